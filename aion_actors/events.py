@@ -1,0 +1,313 @@
+"""The event catalog: every durable fact of a workflow's history.
+
+Each event is a frozen dataclass of what happened; the Recorder wraps it in
+a `HistoryEvent` envelope (seq, recorded_at, workflow_id, run_id) when it is
+appended. Replay reads these back and answers workflow commands from them,
+so the wire form is versioned: `WIRE_VERSION` is written with every event
+and an event of an unknown type or version is refused with a `StoreError`
+rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+import msgpack
+
+from stores.base import StoredEvent
+
+from .errors import Failure, StoreError
+from .payload import Payload
+
+WIRE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every history event."""
+
+    type_name: ClassVar[str] = "Event"
+
+
+# -- workflow lifecycle -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowStarted(Event):
+    workflow_type: str
+    input: Payload
+    parent_workflow_id: str | None = None
+    parent_run_id: str | None = None
+    code_version: str | None = None
+    execution_timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowCompleted(Event):
+    result: Payload
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowFailed(Event):
+    failure: Failure
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowCancelRequested(Event):
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowCancelled(Event):
+    reason: str = ""
+    terminated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowTimedOut(Event):
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowContinuedAsNew(Event):
+    input: Payload
+    next_run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowPaused(Event):
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowResumed(Event):
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowReopened(Event):
+    reason: str = ""
+
+
+# -- activities -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityScheduled(Event):
+    activity_id: int
+    activity_type: str
+    input: Payload
+    options: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityStarted(Event):
+    activity_id: int
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityCompleted(Event):
+    activity_id: int
+    attempt: int
+    result: Payload
+
+
+RETRYABLE = "retryable"
+TERMINAL = "terminal"
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityFailed(Event):
+    activity_id: int
+    attempt: int
+    failure: Failure
+    kind: str = TERMINAL  # RETRYABLE: another attempt follows; TERMINAL: the activity failed for good
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityCancelled(Event):
+    activity_id: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityHeartbeat(Event):
+    activity_id: int
+    attempt: int
+    details: Payload
+
+
+# -- timers -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TimerStarted(Event):
+    timer_id: str
+    fire_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired(Event):
+    timer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimerCancelled(Event):
+    timer_id: str
+
+
+# -- signals ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SignalReceived(Event):
+    name: str
+    payload: Payload
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSent(Event):
+    target_workflow_id: str
+    name: str
+    payload: Payload
+
+
+# -- child workflows --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChildWorkflowStarted(Event):
+    ordinal: int
+    child_workflow_id: str
+    workflow_type: str
+    input: Payload
+    parent_close_policy: str = "terminate"
+
+
+@dataclass(frozen=True, slots=True)
+class ChildWorkflowCompleted(Event):
+    child_workflow_id: str
+    result: Payload
+
+
+@dataclass(frozen=True, slots=True)
+class ChildWorkflowFailed(Event):
+    child_workflow_id: str
+    failure: Failure
+
+
+@dataclass(frozen=True, slots=True)
+class ChildWorkflowCancelled(Event):
+    child_workflow_id: str
+    reason: str = ""
+
+
+# -- markers (patches, side effects) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MarkerRecorded(Event):
+    name: str
+    details: Payload | None = None
+
+
+# -- the envelope and the wire form ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """An event as recorded: its place in the history and when it was written."""
+
+    seq: int
+    recorded_at: datetime
+    workflow_id: str
+    run_id: str
+    event: Event
+
+    @property
+    def type_name(self) -> str:
+        return self.event.type_name
+
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+# Per event type, the fields and how each is turned into wire data and back.
+_CODERS: dict[type[Event], tuple[tuple[str, Any, Any], ...]] = {}
+
+
+def _payload_out(p: Payload | None) -> Any:
+    return None if p is None else [p.content_type, p.data]
+
+
+def _payload_in(v: Any) -> Payload | None:
+    return None if v is None else Payload(v[0], v[1])
+
+
+def _failure_out(f: Failure) -> Any:
+    return [f.type, f.message, f.traceback, f.non_retryable]
+
+
+def _failure_in(v: Any) -> Failure:
+    return Failure(v[0], v[1], v[2], v[3])
+
+
+def _same(v: Any) -> Any:
+    return v
+
+
+def _register(cls: type[Event]) -> None:
+    hints = typing.get_type_hints(cls)
+    coders = []
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if hint in (Payload, Payload | None):
+            coders.append((f.name, _payload_out, _payload_in))
+        elif hint is Failure:
+            coders.append((f.name, _failure_out, _failure_in))
+        else:
+            coders.append((f.name, _same, _same))
+    cls.type_name = cls.__name__
+    EVENT_TYPES[cls.__name__] = cls
+    _CODERS[cls] = tuple(coders)
+
+
+for _cls in list(globals().values()):
+    if isinstance(_cls, type) and issubclass(_cls, Event) and _cls is not Event:
+        _register(_cls)
+
+
+def encode_event(event: Event) -> bytes:
+    body = [out(getattr(event, name)) for name, out, _ in _CODERS[type(event)]]
+    return msgpack.packb([WIRE_VERSION, body], use_bin_type=True, datetime=True)
+
+
+def decode_event(type_name: str, data: bytes) -> Event:
+    cls = EVENT_TYPES.get(type_name)
+    if cls is None:
+        raise ValueError(f"unknown event type {type_name!r}")
+    version, body = msgpack.unpackb(data, raw=False, timestamp=3, strict_map_key=False)
+    if version != WIRE_VERSION:
+        raise ValueError(f"event wire version {version}, this aion_actors reads {WIRE_VERSION}")
+    coders = _CODERS[cls]
+    return cls(**{name: into(value) for (name, _, into), value in zip(coders, body, strict=True)})
+
+
+def to_stored(event: HistoryEvent) -> StoredEvent:
+    return StoredEvent(event.workflow_id, event.seq, event.run_id, event.event.type_name,
+                       event.recorded_at, encode_event(event.event))
+
+
+def from_stored(stored: StoredEvent) -> HistoryEvent:
+    try:
+        event = decode_event(stored.type, stored.data)
+    except Exception as exc:
+        raise StoreError(
+            f"event seq {stored.seq} of workflow {stored.workflow_id!r} cannot be read "
+            f"({exc}); it was written by another aion_actors version or is damaged"
+        ) from exc
+    return HistoryEvent(stored.seq, stored.recorded_at, stored.workflow_id, stored.run_id, event)
