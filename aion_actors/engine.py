@@ -1,0 +1,294 @@
+"""The embedded engine and the handles clients use to reach workflows.
+
+`Engine` is a context manager: entering it opens the store, starts the
+actor runtime and resumes every running workflow found in the store;
+leaving it stops the runtime (the workflows stay durable and resume on the
+next open). Client calls are safe from any thread.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Sequence
+
+from stores.base import EventStore, WorkflowFilter, WorkflowSummary
+from stores.url import open_store
+
+from . import converter
+from . import events as ev
+from .definitions import Registry, workflow_definition
+from .errors import (AionError, InvalidArgument, WorkflowCancelled, WorkflowFailed, WorkflowNotFound,
+                     WorkflowTimedOut)
+from .ids import check_workflow_id, new_workflow_id
+from .runtime.activities import ActivityRunner
+from .runtime.context import RuntimeContext, store_errors
+from .runtime.driver import Driver
+from .runtime.facade import ActorEngineHandle
+from .runtime.messages import Recover, StartWorkflow, WaitResult
+from .seam import Residency
+from .services import QueryService, SignalService
+from .status import WorkflowStatus
+
+RUNTIMES = ("inprocess",)
+_POLL = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class PendingActivity:
+    activity_id: int
+    activity_type: str
+    attempt: int
+    last_heartbeat: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowDescription:
+    workflow_id: str
+    workflow_type: str
+    status: WorkflowStatus
+    started_at: datetime
+    closed_at: datetime | None
+    run_count: int
+    history_length: int
+    pending_activities: tuple[PendingActivity, ...]
+    pending_timers: tuple[tuple[str, datetime], ...]
+    failure: Any = None
+
+
+class Engine:
+    """An embedded durable workflow engine.
+
+    Args:
+        store: a store URL (`sqlite:///aion.db`, `sqlite://`, `postgresql+psycopg://...`,
+            `memory:`) or an `EventStore`.
+        workflows / activities: the `@workflow.defn` / `@activity.defn` functions served.
+        runtime: `"inprocess"` (one engine thread drives lightweight actors).
+        durability: SQLite only: `"process"` (survives a process crash) or `"fsync"`.
+        activity_workers: threads for blocking activity code.
+    """
+
+    def __init__(self, store: str | EventStore = "sqlite:///aion.db", *, workflows: Sequence[Callable] = (),
+                 activities: Sequence[Callable] = (), runtime: str = "inprocess", durability: str = "process",
+                 activity_workers: int = 32) -> None:
+        if runtime not in RUNTIMES:
+            raise InvalidArgument(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
+        self.registry = Registry(list(workflows), list(activities))
+        self._store_arg = store
+        self._durability = durability
+        self._activity_workers = activity_workers
+        self._driver: Driver | None = None
+        self.store: EventStore | None = None
+        self._owns_store = not isinstance(store, EventStore)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def __enter__(self) -> "Engine":
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> "Engine":
+        with store_errors():
+            self.store = (open_store(self._store_arg, durability=self._durability) if self._owns_store
+                          else self._store_arg)
+        runner = ActivityRunner(self.registry, lambda address, msg: self._driver.tell(address, msg),
+                                self._activity_workers)
+        self._context = RuntimeContext(self.store, self.registry, runner)
+        self._driver = Driver(self._context)
+        self._driver.start()
+        self.seam = ActorEngineHandle(lambda msg: self._driver.tell(None, msg), self._driver.request)
+        self.resumed = self._call(lambda corr: Recover(corr), 60)
+        return self
+
+    def close(self) -> None:
+        if self._driver is not None:
+            self._driver.stop()
+            self._context.activities.shutdown()
+            self._driver = None
+        if self.store is not None and self._owns_store:
+            self.store.close()
+            self.store = None
+
+    def _service(self, kind):
+        if self._driver is None:
+            raise AionError("the engine is not open: use 'with Engine(...) as engine:' or engine.open()")
+        return kind(self.seam, lambda workflow_id: self._summary(workflow_id).status)
+
+    def _call(self, make: Callable[[int], Any], timeout: float | None) -> Any:
+        if self._driver is None:
+            raise AionError("the engine is not open: use 'with Engine(...) as engine:' or engine.open()")
+        return self._driver.request(make).result(timeout)
+
+    # -- starting and finding workflows ----------------------------------------
+
+    def start(self, workflow: Callable | str, input: Any = None, *, id: str | None = None) -> "WorkflowHandle":
+        """Record `WorkflowStarted` and run the workflow; return its handle once recorded.
+
+        Raises `UnknownWorkflowType`, `WorkflowAlreadyExists`, or `PayloadError`
+        (before anything is recorded) for an input that cannot be encoded.
+        """
+        name = workflow if isinstance(workflow, str) else workflow_definition(workflow).name
+        definition = self.registry.workflow(name)
+        workflow_id = new_workflow_id() if id is None else check_workflow_id(id)
+        if input is not None and not definition.takes_input:
+            raise InvalidArgument(f"workflow {name!r} takes no input, but input was given")
+        payload = converter.encode_value(input)
+        start = ev.WorkflowStarted(name, payload)
+        self._call(lambda corr: StartWorkflow(corr, workflow_id, start), 60)
+        return WorkflowHandle(self, workflow_id)
+
+    def get_handle(self, workflow_id: str) -> "WorkflowHandle":
+        """A handle to an existing workflow; raises `WorkflowNotFound`."""
+        if self._summary(check_workflow_id(workflow_id)) is None:
+            raise WorkflowNotFound(workflow_id)
+        return WorkflowHandle(self, workflow_id)
+
+    def list(self, status: str | WorkflowStatus | None = None, type: str | None = None,
+             limit: int | None = None, offset: int = 0) -> list[WorkflowSummary]:
+        """Summaries of stored workflows, newest first."""
+        if status is not None:
+            try:
+                status = WorkflowStatus(status).value
+            except ValueError:
+                raise InvalidArgument(f"unknown status {status!r}; one of "
+                                      f"{', '.join(s.value for s in WorkflowStatus)}") from None
+        with store_errors():
+            return self._require_store().query(WorkflowFilter(workflow_type=type, status=status,
+                                                              limit=limit, offset=offset))
+
+    def residency(self, workflow_id: str) -> Residency:
+        """Where a workflow lives now (see `aion_actors.seam.EngineHandle.resolve_workflow`)."""
+        if self._driver is None:
+            raise AionError("the engine is not open: use 'with Engine(...) as engine:' or engine.open()")
+        return self.seam.resolve_workflow(workflow_id)
+
+    def _require_store(self) -> EventStore:
+        if self.store is None:
+            raise AionError("the engine is not open: use 'with Engine(...) as engine:' or engine.open()")
+        return self.store
+
+    def _summary(self, workflow_id: str) -> WorkflowSummary | None:
+        with store_errors():
+            return self._require_store().get_summary(workflow_id)
+
+    def _history(self, workflow_id: str) -> list[ev.HistoryEvent]:
+        with store_errors():
+            return [ev.from_stored(s) for s in self._require_store().read_history(workflow_id)]
+
+
+class WorkflowHandle:
+    """A reference to one workflow (all its runs); cheap, and safe to share between threads."""
+
+    def __init__(self, engine: Engine, workflow_id: str) -> None:
+        self.engine = engine
+        self.workflow_id = workflow_id
+
+    def __repr__(self) -> str:
+        return f"WorkflowHandle({self.workflow_id!r})"
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the last run of the chain to end; return its value.
+
+        Raises `WorkflowFailed` (with `.cause`), `WorkflowCancelled`,
+        `WorkflowTimedOut`, or the built-in `TimeoutError` when `timeout`
+        seconds pass first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        waiter = None
+        while True:
+            summary = self.engine._summary(self.workflow_id)
+            if summary is None:
+                raise WorkflowNotFound(self.workflow_id)
+            if summary.closed_at is not None:
+                return self._outcome()
+            if waiter is None and self.engine._driver is not None:
+                waiter = self.engine._driver.request(lambda corr: WaitResult(corr, self.workflow_id))
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"workflow {self.workflow_id!r} did not finish within {timeout}s")
+            wait = _POLL if remaining is None else min(_POLL, remaining)
+            try:
+                if waiter is not None:
+                    waiter.result(wait)
+                else:
+                    time.sleep(wait)
+            except concurrent.futures.TimeoutError:
+                pass
+
+    def _outcome(self) -> Any:
+        history = self.engine._history(self.workflow_id)
+        last = history[-1].event
+        if isinstance(last, ev.WorkflowCompleted):
+            started = next(e.event for e in reversed(history) if isinstance(e.event, ev.WorkflowStarted))
+            definition = self.engine.registry.workflows.get(started.workflow_type)
+            annotation = converter.return_annotation(definition.fn) if definition else Any
+            return converter.decode_value(last.result, annotation)
+        if isinstance(last, ev.WorkflowFailed):
+            raise WorkflowFailed(self.workflow_id, last.failure)
+        if isinstance(last, ev.WorkflowCancelled):
+            raise WorkflowCancelled(self.workflow_id, last.reason, last.terminated)
+        if isinstance(last, ev.WorkflowTimedOut):
+            raise WorkflowTimedOut(self.workflow_id, last.timeout)
+        raise AionError(f"workflow {self.workflow_id!r} closed with an unexpected {last.type_name}")
+
+    def signal(self, name: str, payload: Any = None) -> None:
+        """Record `SignalReceived`, then deliver it (waking the run).
+
+        `PayloadError` for a payload that cannot be encoded, `WorkflowNotFound`,
+        `NotRunning` for an ended run; nothing is recorded in those cases.
+        """
+        self.engine._service(SignalService).signal(self.workflow_id, name, payload)
+
+    def query(self, name: str, *args: Any, timeout: float = 10) -> Any:
+        """Ask the live run; records nothing. `UnknownQuery`, `QueryFailed`, `QueryTimeout`, `NotRunning`."""
+        return self.engine._service(QueryService).query(self.workflow_id, name, args, timeout)
+
+    def cancel(self, reason: str = "") -> None:
+        """Request cancellation: `aion_actors.CancelledError` is raised at the run's current await.
+
+        Records `WorkflowCancelRequested`; the run ends Cancelled unless its
+        code catches the error and returns a value.
+        """
+        self.engine._service(SignalService).cancel(self.workflow_id, reason)
+
+    def history(self) -> list[ev.HistoryEvent]:
+        """Every recorded event, decoded, in order."""
+        history = self.engine._history(self.workflow_id)
+        if not history:
+            raise WorkflowNotFound(self.workflow_id)
+        return history
+
+    def describe(self) -> WorkflowDescription:
+        """Status, run chain length, pending activities and timers, and the failure if any."""
+        summary = self.engine._summary(self.workflow_id)
+        if summary is None:
+            raise WorkflowNotFound(self.workflow_id)
+        history = self.engine._history(self.workflow_id)
+        pending: dict[int, list] = {}
+        failure = None
+        for item in history:
+            e = item.event
+            if isinstance(e, ev.WorkflowStarted):
+                pending.clear()
+            elif isinstance(e, ev.ActivityScheduled):
+                pending[e.activity_id] = [e.activity_type, 0, None]
+            elif isinstance(e, ev.ActivityStarted) and e.activity_id in pending:
+                pending[e.activity_id][1] = e.attempt
+            elif isinstance(e, ev.ActivityHeartbeat) and e.activity_id in pending:
+                pending[e.activity_id][2] = converter.decode_value(e.details, Any)
+            elif isinstance(e, (ev.ActivityCompleted, ev.ActivityCancelled)) or (
+                    isinstance(e, ev.ActivityFailed) and e.kind == ev.TERMINAL):
+                pending.pop(e.activity_id, None)
+            elif isinstance(e, ev.WorkflowFailed):
+                failure = e.failure
+        with store_errors():
+            timers = tuple((t.timer_id, t.fire_at) for t in self.engine._require_store().timers_of(self.workflow_id))
+        return WorkflowDescription(
+            summary.workflow_id, summary.workflow_type, WorkflowStatus(summary.status), summary.started_at,
+            summary.closed_at, summary.run_count, len(history),
+            tuple(PendingActivity(k, v[0], v[1], v[2]) for k, v in sorted(pending.items())), timers, failure)

@@ -1,0 +1,325 @@
+"""The deterministic replay driver: one run of workflow code, stepped by history.
+
+The engine feeds a run its history one event at a time (`apply`), then keeps
+feeding the events it records live. Two kinds of events matter:
+
+- *Command events* (ActivityScheduled, TimerStarted, ChildWorkflowStarted,
+  SignalSent, MarkerRecorded, the terminal events, ...) are what the code
+  asked for. Each is matched, in order, against the commands the code has
+  issued; a different correlation key is a `NonDeterminismError`.
+- *Resolution events* (ActivityCompleted, TimerFired, SignalReceived,
+  ChildWorkflowCompleted, WorkflowCancelRequested, ...) wake the code: the
+  waiting future is resolved, `now()` becomes the event's `recorded_at`, and
+  the loop runs until every task waits again.
+
+Live and replay take the same path: the engine records the commands from
+`take_new_commands()` and then applies the recorded events, which match.
+A completed activity is therefore never re-run on replay: its result is read
+from the ActivityCompleted event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import random as _random
+import traceback
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from . import commands as cmd
+from . import converter
+from . import events as ev
+from ._loop import DurableTimerHandle, WorkflowLoop, WorkflowRuleError
+from .definitions import Registry, WorkflowDefinition
+from .errors import (ActivityError, AionError, ApplicationError, Failure, NonDeterminismError, WorkflowCancelled,
+                     WorkflowFailed)
+from .ids import timer_id_for
+from .payload import Payload
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowInfo:
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    parent_workflow_id: str | None = None
+    run_number: int = 1
+
+
+class ContinueAsNewRequest(BaseException):
+    """Unwinds workflow code after `workflow.continue_as_new`; not an error."""
+
+    def __init__(self, input: Payload) -> None:
+        self.input = input
+
+
+def failure_from(exc: BaseException) -> Failure:
+    if isinstance(exc, ApplicationError):
+        return Failure(exc.type or "ApplicationError", exc.message,
+                       "".join(traceback.format_exception(exc)), exc.non_retryable)
+    return Failure(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
+
+
+def _describe_command_event(event: ev.Event) -> str:
+    key = cmd.key_of_event(event)
+    return f"{event.type_name}{key[1:] if key else ''}"
+
+
+class WorkflowInstance:
+    def __init__(self, definition: WorkflowDefinition, info: WorkflowInfo, input: Payload,
+                 started_at: datetime, registry: Registry | None = None) -> None:
+        self.definition = definition
+        self.info = info
+        self.registry = registry
+        self.now: datetime = started_at
+        self.loop = WorkflowLoop(self)
+        self.replaying = False
+        self.finished = False
+        self._input = input
+        self._issued: collections.deque[cmd.Command] = collections.deque()
+        self._taken = 0
+        self._activity_seq = 0
+        self._timer_seq = 0
+        self._child_seq = 0
+        self._activities: dict[int, tuple[asyncio.Future, str]] = {}
+        self._timers: dict[str, DurableTimerHandle] = {}
+        self._children: dict[str, tuple[asyncio.Future, str]] = {}
+        # Children whose awaiting future was cancelled: the engine asks them to cancel (not recorded here).
+        self.child_cancellations: list[str] = []
+        self._signals: dict[str, collections.deque[Payload]] = collections.defaultdict(collections.deque)
+        self._receivers: dict[str, collections.deque[asyncio.Future]] = collections.defaultdict(collections.deque)
+        self.query_handlers: dict[str, Callable[..., Any]] = {}
+        self._in_query = False
+        self._patches: dict[str, bool] = {}
+        self._recorded_patches: set[str] = set()
+        self._cancel_requested: str | None = None
+        seed = hashlib.sha256(f"{info.workflow_id}\x00{info.run_id}".encode()).digest()
+        self.random = _random.Random(int.from_bytes(seed[:16], "big"))
+        self._main: asyncio.Task | None = None
+
+    # -- driving -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the main task and run the first activation."""
+        args = []
+        if self.definition.takes_input:
+            (annotation,) = converter.parameter_annotations(self.definition.fn)[:1] or (Any,)
+            args.append(converter.decode_value(self._input, annotation))
+        self._main = self.loop.create_task(self.definition.fn(*args), name=self.info.workflow_type)
+        self._main.add_done_callback(self._on_main_done)
+        self.loop.run_until_idle()
+
+    def expect_patches(self, history: list[ev.HistoryEvent]) -> None:
+        """Tell `patched()` which change ids the recorded history took (replay only)."""
+        self._recorded_patches = {e.event.name[len(PATCH_PREFIX):] for e in history
+                                  if isinstance(e.event, ev.MarkerRecorded)
+                                  and e.event.name.startswith(PATCH_PREFIX)}
+
+    def take_new_commands(self) -> list[cmd.Command]:
+        """Commands issued since the last call; the engine records them next."""
+        new = list(self._issued)[self._taken:]
+        self._taken = len(self._issued)
+        return new
+
+    def apply(self, event: ev.HistoryEvent) -> None:
+        """Apply one recorded event (after WorkflowStarted) to this run."""
+        key = cmd.key_of_event(event.event)
+        if key is not None:
+            self._match(event, key)
+            return
+        handler = _RESOLVERS.get(type(event.event))
+        if handler is None or self.finished:
+            return
+        self.now = event.recorded_at
+        handler(self, event.event)
+        self.loop.run_until_idle()
+
+    def _match(self, event: ev.HistoryEvent, key: tuple) -> None:
+        if not self._issued:
+            raise NonDeterminismError(self.info.workflow_id, event.seq, _describe_command_event(event.event),
+                                      "no command (the code is waiting)")
+        issued = self._issued[0]
+        if issued.key() != key:
+            raise NonDeterminismError(self.info.workflow_id, event.seq, _describe_command_event(event.event),
+                                      f"{type(issued).__name__}{issued.key()[1:]}")
+        self._issued.popleft()
+        self._taken = max(0, self._taken - 1)
+
+    def close(self) -> None:
+        """Stop the code (passivation, engine stop): cancel tasks without recording anything."""
+        self.finished = True
+        self.loop.close()
+
+    # -- commands issued by workflow code --------------------------------
+
+    def issue(self, command: cmd.Command) -> None:
+        if self._in_query:
+            raise WorkflowRuleError("a query handler must not record anything (no activities, timers or signals)")
+        if self.finished:
+            raise WorkflowRuleError("this workflow run has ended")
+        self._issued.append(command)
+
+    def schedule_activity(self, activity_type: str, input: Payload, options: dict) -> asyncio.Future:
+        self._activity_seq += 1
+        activity_id = self._activity_seq
+        self.issue(cmd.ScheduleActivity(activity_id, activity_type, input, options))
+        future = self.loop.create_future()
+        self._activities[activity_id] = (future, activity_type)
+
+        def on_done(f: asyncio.Future) -> None:
+            if f.cancelled() and activity_id in self._activities and not self.finished:
+                del self._activities[activity_id]
+                self.issue(cmd.RequestCancelActivity(activity_id, "cancelled by the workflow"))
+
+        future.add_done_callback(on_done)
+        return future
+
+    def start_timer(self, handle: DurableTimerHandle, delay: float, name: str | None = None) -> str:
+        self._timer_seq += 1
+        timer_id = timer_id_for(self._timer_seq, name)
+        fire_at = datetime.now(timezone.utc) + timedelta(seconds=delay)
+        self.issue(cmd.StartTimer(timer_id, fire_at))
+        self._timers[timer_id] = handle
+        return timer_id
+
+    def cancel_timer(self, timer_id: str) -> None:
+        if self._timers.pop(timer_id, None) is not None and not self.finished:
+            self.issue(cmd.CancelTimer(timer_id))
+
+    def receive(self, name: str) -> asyncio.Future:
+        future = self.loop.create_future()
+        buffered = self._signals[name]
+        if buffered:
+            future.set_result(buffered.popleft())
+        else:
+            waiters = self._receivers[name]
+            waiters.append(future)
+            future.add_done_callback(lambda f: f in waiters and waiters.remove(f))
+        return future
+
+    def start_child(self, workflow_type: str, input: Payload, child_id: str | None,
+                    parent_close_policy: str) -> tuple[str, asyncio.Future]:
+        self._child_seq += 1
+        child_id = child_id or f"{self.info.workflow_id}/{self._child_seq}"
+        self.issue(cmd.StartChild(self._child_seq, child_id, workflow_type, input, parent_close_policy))
+        future = self.loop.create_future()
+        self._children[child_id] = (future, workflow_type)
+
+        def on_done(f: asyncio.Future) -> None:
+            if f.cancelled() and self._children.pop(child_id, None) is not None and not self.finished:
+                self.child_cancellations.append(child_id)
+
+        future.add_done_callback(on_done)
+        return child_id, future
+
+    def patched(self, change_id: str) -> bool:
+        if change_id not in self._patches:
+            took = change_id in self._recorded_patches or not self.replaying
+            if took:
+                self.issue(cmd.RecordMarker(PATCH_PREFIX + change_id, None))
+            self._patches[change_id] = took
+        return self._patches[change_id]
+
+    def deterministic_uuid(self) -> uuid.UUID:
+        return uuid.UUID(int=self.random.getrandbits(128), version=4)
+
+    def query(self, name: str, args: tuple) -> Any:
+        handler = self.query_handlers[name]
+        self._in_query = True
+        try:
+            return handler(*args)
+        finally:
+            self._in_query = False
+
+    # -- resolutions -------------------------------------------------------
+
+    def _activity_completed(self, event: ev.ActivityCompleted) -> None:
+        entry = self._activities.pop(event.activity_id, None)
+        if entry and not entry[0].done():
+            future, activity_type = entry
+            future.set_result(converter.decode_value(event.result, self._activity_return(activity_type)))
+
+    def _activity_failed(self, event: ev.ActivityFailed) -> None:
+        if event.kind != ev.TERMINAL:
+            return
+        entry = self._activities.pop(event.activity_id, None)
+        if entry and not entry[0].done():
+            future, activity_type = entry
+            future.set_exception(ActivityError(activity_type, event.activity_id, event.failure, event.attempt))
+
+    def _timer_fired(self, event: ev.TimerFired) -> None:
+        handle = self._timers.pop(event.timer_id, None)
+        if handle is not None and not handle.cancelled():
+            self.loop._ready.append(handle)
+
+    def _signal_received(self, event: ev.SignalReceived) -> None:
+        waiters = self._receivers[event.name]
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(event.payload)
+                return
+        self._signals[event.name].append(event.payload)
+
+    def _child_closed(self, event: ev.Event) -> None:
+        entry = self._children.pop(event.child_workflow_id, None)
+        if entry is None or entry[0].done():
+            return
+        future, workflow_type = entry
+        if isinstance(event, ev.ChildWorkflowCompleted):
+            definition = self.registry.workflows.get(workflow_type) if self.registry else None
+            annotation = converter.return_annotation(definition.fn) if definition else Any
+            future.set_result(converter.decode_value(event.result, annotation))
+        elif isinstance(event, ev.ChildWorkflowFailed):
+            future.set_exception(WorkflowFailed(event.child_workflow_id, event.failure))
+        else:
+            future.set_exception(WorkflowCancelled(event.child_workflow_id, event.reason))
+
+    def _cancel_requested_event(self, event: ev.WorkflowCancelRequested) -> None:
+        if self._cancel_requested is None and self._main is not None and not self._main.done():
+            self._cancel_requested = event.reason
+            self._main.cancel(event.reason or "workflow cancelled")
+
+    def _activity_return(self, activity_type: str) -> Any:
+        definition = self.registry.activity(activity_type) if self.registry else None
+        return converter.return_annotation(definition.fn) if definition else Any
+
+    # -- the end of the run -----------------------------------------------
+
+    def _on_main_done(self, task: asyncio.Task) -> None:
+        self.finished = True
+        self._in_query = False
+        if task.cancelled():
+            self._issued.append(cmd.CancelWorkflow(self._cancel_requested or "cancelled"))
+            return
+        exc = task.exception()
+        if exc is None:
+            try:
+                result = converter.encode_value(task.result())
+            except AionError as bad:
+                self._issued.append(cmd.FailWorkflow(failure_from(bad)))
+                return
+            self._issued.append(cmd.CompleteWorkflow(result))
+        elif isinstance(exc, ContinueAsNewRequest):
+            next_run = uuid.UUID(int=self.random.getrandbits(128), version=4).hex
+            self._issued.append(cmd.ContinueAsNew(exc.input, next_run))
+        else:
+            self._issued.append(cmd.FailWorkflow(failure_from(exc)))
+
+
+PATCH_PREFIX = "patch:"
+
+_RESOLVERS: dict[type, Callable[[WorkflowInstance, Any], None]] = {
+    ev.ActivityCompleted: WorkflowInstance._activity_completed,
+    ev.ActivityFailed: WorkflowInstance._activity_failed,
+    ev.TimerFired: WorkflowInstance._timer_fired,
+    ev.SignalReceived: WorkflowInstance._signal_received,
+    ev.WorkflowCancelRequested: WorkflowInstance._cancel_requested_event,
+    ev.ChildWorkflowCompleted: WorkflowInstance._child_closed,
+    ev.ChildWorkflowFailed: WorkflowInstance._child_closed,
+    ev.ChildWorkflowCancelled: WorkflowInstance._child_closed,
+}

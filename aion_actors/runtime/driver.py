@@ -1,0 +1,138 @@
+"""The driver: the one thread that runs the in-process actor system.
+
+Thespian's simpleSystemBase runs actors only inside the calling thread's
+`tell`/`ask`/`listen`, and an `ActorSystem` shared by threads mixes up
+replies (FACTS.md). So one thread drives: clients and activity workers put
+requests in a thread-safe inbox; the driver takes everything queued, hands
+it to the engine actor as one `Batch` (so appends of many workflows meet in
+one group commit), runs the actors until they are idle, and resolves the
+clients' futures from the replies. It sleeps until the next request or the
+earliest timer deadline.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable
+
+from thespian.actors import ActorSystem
+
+from .context import RuntimeContext
+from .engine_actor import EngineActor
+from .messages import Batch, ClientReply, InitEngine, InitWriter, TimersDue
+from .writer import StoreWriter
+
+log = logging.getLogger("aion_actors.driver")
+
+_STOP = object()
+_IDLE_WAIT = 1.0
+
+
+class Driver:
+    def __init__(self, context: RuntimeContext) -> None:
+        self.context = context
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._futures: dict[int, concurrent.futures.Future] = {}
+        self._corr = itertools.count(1)
+        self._thread = threading.Thread(target=self._run, name="aion-engine", daemon=True)
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+
+    # -- from any thread -----------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            raise self._failure
+
+    def request(self, make: Callable[[int], Any]) -> concurrent.futures.Future:
+        """Send `make(corr)` to the engine actor; the future gets its reply."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        if not self._thread.is_alive():
+            future.set_exception(RuntimeError("the engine is stopped; open a new Engine"))
+            return future
+        self.inbox.put((make, future))
+        return future
+
+    def tell(self, address: Any, message: Any) -> None:
+        """Deliver a message to an actor (activity outcomes, heartbeats)."""
+        self.inbox.put((address, message))
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self.inbox.put(_STOP)
+            self._thread.join(timeout=30)
+
+    # -- the driver thread -----------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            system = ActorSystem("simpleSystemBase", transientUnique=True, logDefs=False)
+            writer = system.createActor(StoreWriter)
+            system.tell(writer, InitWriter(self.context.store))
+            self.context.writer = writer
+            self.engine = system.createActor(EngineActor)
+            system.tell(self.engine, InitEngine(self.context))
+        except BaseException as exc:  # noqa: BLE001 - reported to the thread that started us
+            self._failure = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            self._serve(system)
+        finally:
+            system.shutdown()
+            for future in self._futures.values():
+                if not future.done():
+                    future.set_exception(RuntimeError("the engine stopped before answering"))
+
+    def _serve(self, system: ActorSystem) -> None:
+        wheel = self.context.wheel
+        while True:
+            deadline = wheel.next_deadline()
+            wait = _IDLE_WAIT if deadline is None else max(0.0, min(_IDLE_WAIT, deadline - time.time()))
+            items = []
+            try:
+                items.append(self.inbox.get(timeout=wait))
+                while True:
+                    items.append(self.inbox.get_nowait())
+            except queue.Empty:
+                pass
+            batch = []
+            stopping = False
+            for item in items:
+                if item is _STOP:
+                    stopping = True
+                    continue
+                first, second = item
+                if callable(first):
+                    corr = next(self._corr)
+                    self._futures[corr] = second
+                    batch.append((None, first(corr)))
+                else:
+                    batch.append(item)
+            deadline = wheel.next_deadline()
+            if deadline is not None and deadline <= time.time():
+                batch.append((None, TimersDue()))
+            if batch:
+                system.tell(self.engine, Batch(tuple(batch)))
+                self._collect(system)
+            if stopping:
+                return
+
+    def _collect(self, system: ActorSystem) -> None:
+        while (reply := system.listen(0)) is not None:
+            if isinstance(reply, ClientReply):
+                future = self._futures.pop(reply.corr, None)
+                if future is None:
+                    continue
+                if reply.ok:
+                    future.set_result(reply.value)
+                else:
+                    future.set_exception(reply.value)

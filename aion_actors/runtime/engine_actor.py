@@ -1,0 +1,218 @@
+"""The engine actor: the root of the tree; routes requests to each workflow's Recorder.
+
+It knows which runs are resident (have a Recorder and a run actor here),
+starts new ones, resumes running ones from the store on recovery, and
+answers result waiters when a run closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from thespian.actors import Actor, ActorExitRequest
+
+from .. import events as ev
+from ..errors import Failure, NotRunning, WorkflowAlreadyExists, WorkflowNotFound
+from ..seam import Residency
+from .messages import (ArmTimer, Batch, ClientReply, DeliverToWorkflow, DisarmTimer, Fenced, InitEngine,
+                       InitRecorder, QueryWorkflow, RecordWorkflowEvent, Recover, ResolveWorkflow, RunClosed, RunQuery,
+                       SpawnChild, StartWorkflow, TerminateActivity, TimersDue, WaitResult)
+from .recorder import Recorder
+
+log = logging.getLogger("aion_actors.engine")
+
+RESIDENT, NON_RESIDENT, TERMINAL, UNKNOWN = (Residency.RESIDENT, Residency.NON_RESIDENT, Residency.TERMINAL,
+                                             Residency.UNKNOWN)
+
+
+class EngineActor(Actor):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.context = None
+        self.client = None
+        self.runs: dict[str, object] = {}
+        self.waiters: dict[str, list[int]] = {}
+
+    def receiveMessage(self, msg, sender):
+        if isinstance(msg, Batch):
+            self.client = sender
+            for target, item in msg.items:
+                if target is None:
+                    self._handle(item)
+                else:
+                    self.send(target, item)
+        elif isinstance(msg, InitEngine):
+            self.context = msg.context
+        else:
+            self._handle(msg)
+
+    def _handle(self, msg) -> None:
+        handler = _HANDLERS.get(type(msg))
+        if handler is not None:
+            handler(self, msg)
+
+    def _reply(self, corr, ok, value=None) -> None:
+        if corr is not None:
+            self.send(self.client, ClientReply(corr, ok, value))
+
+    # -- residency -----------------------------------------------------------
+
+    def residency(self, workflow_id: str) -> str:
+        if workflow_id in self.runs:
+            return RESIDENT
+        summary = self.context.store_summary(workflow_id)
+        if summary is None:
+            return UNKNOWN
+        return TERMINAL if summary.closed_at is not None else NON_RESIDENT
+
+    def _resolve(self, msg: ResolveWorkflow) -> None:
+        self._reply(msg.corr, True, self.residency(msg.workflow_id))
+
+    def _load(self, workflow_id: str):
+        """Make a durable run resident: a Recorder that replays it from the store."""
+        recorder = self.createActor(Recorder)
+        self.runs[workflow_id] = recorder
+        history = self.context.read_history(workflow_id)
+        self.send(recorder, InitRecorder(self.context, workflow_id, tuple(history), self.myAddress))
+        return recorder
+
+    def _recorder_for(self, workflow_id: str, corr) -> object | None:
+        where = self.residency(workflow_id)
+        if where == RESIDENT:
+            return self.runs[workflow_id]
+        if where == UNKNOWN:
+            self._reply(corr, False, WorkflowNotFound(workflow_id))
+        elif where == TERMINAL:
+            self._reply(corr, False, NotRunning(workflow_id, self.context.store_summary(workflow_id).status))
+        else:
+            return self._load(workflow_id)
+        return None
+
+    # -- requests ------------------------------------------------------------
+
+    def _start(self, msg: StartWorkflow) -> None:
+        if self.residency(msg.workflow_id) != UNKNOWN:
+            self._reply(msg.corr, False, WorkflowAlreadyExists(msg.workflow_id))
+            return
+        recorder = self.createActor(Recorder)
+        self.runs[msg.workflow_id] = recorder
+        self.send(recorder, InitRecorder(self.context, msg.workflow_id, (), self.myAddress,
+                                         start=msg.start, start_corr=msg.corr, reply_to=self.client))
+
+    def _deliver(self, msg: DeliverToWorkflow) -> None:
+        recorder = self._recorder_for(msg.workflow_id, msg.corr)
+        if recorder is not None:
+            self.send(recorder, DeliverToWorkflow(msg.corr, msg.workflow_id, msg.event, self.client))
+
+    def _query(self, msg: QueryWorkflow) -> None:
+        recorder = self._recorder_for(msg.workflow_id, msg.corr)
+        if recorder is not None:
+            self.send(recorder, RunQuery(msg.corr, msg.name, msg.args, self.client))
+
+    def _record(self, msg: RecordWorkflowEvent) -> None:
+        recorder = self._recorder_for(msg.workflow_id, msg.corr)
+        if recorder is not None:
+            self.send(recorder, RecordWorkflowEvent(msg.corr, msg.workflow_id, msg.event, self.client))
+
+    def _terminate_activity(self, msg: TerminateActivity) -> None:
+        recorder = self.runs.get(msg.workflow_id)
+        if recorder is not None:
+            self.send(recorder, msg)
+
+    def _arm(self, msg: ArmTimer) -> None:
+        self.context.wheel.arm(msg.workflow_id, msg.timer_id, msg.fire_at)
+
+    def _disarm(self, msg: DisarmTimer) -> None:
+        if msg.timer_id is None:
+            self.context.wheel.disarm_workflow(msg.workflow_id)
+        else:
+            self.context.wheel.disarm(msg.workflow_id, msg.timer_id)
+
+    def _wait(self, msg: WaitResult) -> None:
+        where = self.residency(msg.workflow_id)
+        if where == UNKNOWN:
+            self._reply(msg.corr, False, WorkflowNotFound(msg.workflow_id))
+        elif where == TERMINAL:
+            self._reply(msg.corr, True)
+        else:
+            self.waiters.setdefault(msg.workflow_id, []).append(msg.corr)
+
+    def _recover(self, msg: Recover) -> None:
+        resumed = 0
+        for summary in self.context.list_active():
+            if summary.workflow_id in self.runs or summary.status == "paused":
+                continue
+            self._load(summary.workflow_id)
+            resumed += 1
+        for row in self.context.all_timers():
+            self.context.wheel.arm(row.workflow_id, row.timer_id, row.fire_at)
+        self._reply(msg.corr, True, resumed)
+
+    def _timers_due(self, msg: TimersDue) -> None:
+        for workflow_id, timer_id in self.context.wheel.pop_due(time.time()):
+            recorder = self.runs.get(workflow_id) or (
+                self._load(workflow_id) if self.residency(workflow_id) == NON_RESIDENT else None)
+            if recorder is not None:
+                self.send(recorder, DeliverToWorkflow(None, workflow_id, ev.TimerFired(timer_id)))
+
+    def _closed(self, msg: RunClosed) -> None:
+        recorder = self.runs.pop(msg.workflow_id, None)
+        if recorder is not None:
+            self.send(recorder, ActorExitRequest())
+        for corr in self.waiters.pop(msg.workflow_id, []):
+            self._reply(corr, True)
+        if msg.parent_workflow_id is not None and msg.outcome is not None:
+            self._tell_parent(msg.parent_workflow_id, msg.workflow_id, msg.outcome)
+
+    def _tell_parent(self, parent_id: str, child_id: str, outcome: ev.Event) -> None:
+        if self.residency(parent_id) in (RESIDENT, NON_RESIDENT):
+            self._deliver(DeliverToWorkflow(None, parent_id, child_outcome(child_id, outcome)))
+
+    def _spawn_child(self, msg: SpawnChild) -> None:
+        where = self.residency(msg.child_workflow_id)
+        if where == UNKNOWN:
+            recorder = self.createActor(Recorder)
+            self.runs[msg.child_workflow_id] = recorder
+            start = ev.WorkflowStarted(msg.workflow_type, msg.input, parent_workflow_id=msg.parent_workflow_id)
+            self.send(recorder, InitRecorder(self.context, msg.child_workflow_id, (), self.myAddress, start=start))
+        elif where == NON_RESIDENT:
+            self._load(msg.child_workflow_id)
+        elif where == TERMINAL:
+            # The child ended while its parent was down: give the parent the recorded outcome now.
+            last = self.context.read_history(msg.child_workflow_id)[-1].event
+            self._tell_parent(msg.parent_workflow_id, msg.child_workflow_id, last)
+
+    def _fenced(self, msg: Fenced) -> None:
+        recorder = self.runs.pop(msg.workflow_id, None)
+        if recorder is not None:
+            self.send(recorder, ActorExitRequest())
+
+
+_HANDLERS = {
+    StartWorkflow: EngineActor._start,
+    DeliverToWorkflow: EngineActor._deliver,
+    QueryWorkflow: EngineActor._query,
+    WaitResult: EngineActor._wait,
+    ResolveWorkflow: EngineActor._resolve,
+    Recover: EngineActor._recover,
+    TimersDue: EngineActor._timers_due,
+    RunClosed: EngineActor._closed,
+    Fenced: EngineActor._fenced,
+    RecordWorkflowEvent: EngineActor._record,
+    TerminateActivity: EngineActor._terminate_activity,
+    ArmTimer: EngineActor._arm,
+    SpawnChild: EngineActor._spawn_child,
+    DisarmTimer: EngineActor._disarm,
+}
+
+
+def child_outcome(child_id: str, terminal: ev.Event) -> ev.Event:
+    """The event a parent records when its child's run ended with `terminal`."""
+    if isinstance(terminal, ev.WorkflowCompleted):
+        return ev.ChildWorkflowCompleted(child_id, terminal.result)
+    if isinstance(terminal, ev.WorkflowFailed):
+        return ev.ChildWorkflowFailed(child_id, terminal.failure)
+    if isinstance(terminal, ev.WorkflowCancelled):
+        return ev.ChildWorkflowCancelled(child_id, terminal.reason)
+    return ev.ChildWorkflowFailed(child_id, Failure("WorkflowTimedOut", f"child {child_id!r} timed out"))

@@ -1,0 +1,236 @@
+"""Messages between the engine's actors: immutable, and picklable for multi-process bases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from stores.base import Append
+
+from .. import events as ev
+from ..payload import Payload
+
+
+# -- from clients (through the driver) -----------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class InitEngine:
+    context: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Everything the driver took from its inbox at once, fanned out by the engine actor."""
+    items: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StartWorkflow:
+    corr: int
+    workflow_id: str
+    start: ev.WorkflowStarted
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverToWorkflow:
+    """Record `event` in the workflow's history, then deliver it to the run (seam: deliver_workflow_message)."""
+    corr: int | None
+    workflow_id: str
+    event: ev.Event
+    reply_to: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryWorkflow:
+    corr: int
+    workflow_id: str
+    name: str
+    args: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class WaitResult:
+    corr: int
+    workflow_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveWorkflow:
+    corr: int
+    workflow_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recover:
+    corr: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimersDue:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    corr: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientReply:
+    corr: int
+    ok: bool
+    value: Any = None
+
+
+# -- engine <-> recorder <-> writer ----------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class InitRecorder:
+    context: Any
+    workflow_id: str
+    history: tuple[ev.HistoryEvent, ...]
+    engine: Any
+    start: ev.WorkflowStarted | None = None
+    start_corr: int | None = None
+    reply_to: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class InitWriter:
+    store: Any
+
+
+@dataclass(frozen=True, slots=True)
+class AppendRequest:
+    token: int
+    append: Append
+
+
+@dataclass(frozen=True, slots=True)
+class AppendDone:
+    token: int
+    error: BaseException | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunClosed:
+    workflow_id: str
+    status: str
+    outcome: ev.Event | None = None
+    parent_workflow_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fenced:
+    workflow_id: str
+    reason: str
+
+
+# -- recorder <-> workflow actor ------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class InitWorkflow:
+    context: Any
+    workflow_id: str
+    history: tuple[ev.HistoryEvent, ...]
+    recorder: Any
+    engine: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Append these events (all or none); reply `Recorded` with them enveloped."""
+    token: int
+    events: tuple[ev.Event, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    token: int
+    events: tuple[ev.HistoryEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """An event recorded on the run's behalf (signal, timer fire, cancel request): apply it."""
+    event: ev.HistoryEvent
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    corr: int
+    name: str
+    args: tuple
+    reply_to: Any
+
+
+# -- workflow actor <-> activity actor --------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RunAttempt:
+    context: Any
+    workflow_id: str
+    activity_id: int
+    activity_type: str
+    input: Payload
+    attempt: int
+    heartbeat_details: Payload | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptDone:
+    activity_id: int
+    attempt: int
+    result: Payload | None = None
+    failure: Any = None
+    heartbeat: Payload | None = None  # the last details not yet sent as a Heartbeat
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    activity_id: int
+    attempt: int
+    details: Payload
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAttempt:
+    reason: str = ""
+
+
+# -- seam operations that need no reply ------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ArmTimer:
+    workflow_id: str
+    timer_id: str
+    fire_at: Any
+
+
+@dataclass(frozen=True, slots=True)
+class DisarmTimer:
+    workflow_id: str
+    timer_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TerminateActivity:
+    workflow_id: str
+    activity_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordWorkflowEvent:
+    corr: int | None
+    workflow_id: str
+    event: ev.Event
+    reply_to: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnChild:
+    parent_workflow_id: str
+    child_workflow_id: str
+    workflow_type: str
+    input: Payload

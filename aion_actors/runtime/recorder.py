@@ -1,0 +1,239 @@
+"""The Recorder: the single writer of one workflow's history.
+
+Every event of a workflow is appended here, with the next seq it expects
+(optimistic concurrency), so a second writer is caught as a
+`SequenceConflict` and fenced — never retried blindly. It also gates what
+may still be recorded: nothing once the run has ended, no fire for a timer
+that is no longer pending. Record before acting: a delivered event reaches
+the run only after it is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from thespian.actors import Actor, ActorExitRequest, ChildActorExited
+
+from stores.base import Append, TimerRow, WorkflowState
+
+from .. import events as ev
+from .. import status as st
+from ..errors import NotRunning, SequenceConflict, WorkflowAlreadyExists
+from .messages import (AppendDone, AppendRequest, ClientReply, DeliverToWorkflow, Fenced, InitRecorder,
+                       InitWorkflow, Record, Recorded, RecordWorkflowEvent, Resolved, RunClosed, RunQuery,
+                       TerminateActivity)
+from .workflow_actor import WorkflowActor
+
+log = logging.getLogger("aion_actors.recorder")
+
+_RESTARTS_BEFORE_PARKING = 3
+_CHILD_OUTCOMES = (ev.ChildWorkflowCompleted, ev.ChildWorkflowFailed, ev.ChildWorkflowCancelled)
+
+
+class Recorder(Actor):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.workflow_id = ""
+        self.last_seq = 0
+        self.status: st.WorkflowStatus | None = None
+        self.workflow_type = ""
+        self.run_id = ""
+        self.open_timers: set[str] = set()
+        self.open_children: dict[str, str] = {}
+        self.parent_workflow_id: str | None = None
+        self.fenced = False
+        self.pending: dict[int, tuple] = {}
+        self.next_token = 0
+        self.run_actor = None
+        self.crashes = 0
+
+    # -- setup -------------------------------------------------------------
+
+    def receiveMessage(self, msg, sender):
+        handler = _HANDLERS.get(type(msg))
+        if handler is not None:
+            handler(self, msg, sender)
+
+    def _init(self, msg: InitRecorder, sender) -> None:
+        self.context = msg.context
+        self.workflow_id = msg.workflow_id
+        self.engine = msg.engine
+        for event in msg.history:
+            self._track(event)
+        if msg.start is not None:
+            self._append((msg.start,), ("start", msg.start_corr, msg.reply_to))
+        else:
+            self._spawn_run(msg.history)
+
+    def _spawn_run(self, history) -> None:
+        self.run_actor = self.createActor(WorkflowActor)
+        self.send(self.run_actor, InitWorkflow(self.context, self.workflow_id, tuple(history),
+                                               self.myAddress, self.engine))
+
+    # -- appending -----------------------------------------------------------
+
+    def _envelope(self, events: tuple[ev.Event, ...]) -> tuple[ev.HistoryEvent, ...]:
+        now = datetime.now(timezone.utc)
+        out = []
+        run_id = self.run_id
+        for offset, event in enumerate(events, start=1):
+            if isinstance(event, ev.WorkflowStarted) and self.last_seq == 0 and offset == 1:
+                run_id = self.context.new_run_id()
+            out.append(ev.HistoryEvent(self.last_seq + offset, now, self.workflow_id, run_id, event))
+            if isinstance(event, ev.WorkflowContinuedAsNew):
+                run_id = event.next_run_id
+        return tuple(out)
+
+    def _append(self, events: tuple[ev.Event, ...], purpose: tuple) -> None:
+        if self.fenced:
+            return
+        recorded = self._envelope(events)
+        expected = self.last_seq
+        schedule, cancel = [], []
+        was_open = set(self.open_timers)
+        for event in recorded:
+            self._track(event)
+        for event in recorded:
+            e = event.event
+            if isinstance(e, ev.TimerStarted):
+                schedule.append(TimerRow(self.workflow_id, e.timer_id, e.fire_at))
+            elif isinstance(e, (ev.TimerFired, ev.TimerCancelled)):
+                cancel.append(e.timer_id)
+        if self.status is not None and (self.status.is_terminal or self.status is st.WorkflowStatus.CONTINUED_AS_NEW):
+            cancel.extend(was_open - set(cancel))
+        state = WorkflowState(self.workflow_type, self.status.value if self.status else "running",
+                              closed=bool(self.status and self.status.is_terminal))
+        token = self.next_token = self.next_token + 1
+        self.pending[token] = (purpose, recorded)
+        append = Append(self.workflow_id, expected, tuple(ev.to_stored(e) for e in recorded), state,
+                        tuple(schedule), tuple(cancel))
+        self.send(self.context.writer, AppendRequest(token, append))
+
+    def _track(self, event: ev.HistoryEvent) -> None:
+        self.last_seq = event.seq
+        self.run_id = event.run_id
+        e = event.event
+        self.status = st.apply(self.status, e)
+        if isinstance(e, ev.WorkflowStarted):
+            self.workflow_type = e.workflow_type
+            self.parent_workflow_id = e.parent_workflow_id
+            self.open_timers.clear()
+        elif isinstance(e, ev.ChildWorkflowStarted):
+            self.open_children[e.child_workflow_id] = e.parent_close_policy
+        elif isinstance(e, _CHILD_OUTCOMES):
+            self.open_children.pop(e.child_workflow_id, None)
+        elif isinstance(e, ev.TimerStarted):
+            self.open_timers.add(e.timer_id)
+        elif isinstance(e, (ev.TimerFired, ev.TimerCancelled)):
+            self.open_timers.discard(e.timer_id)
+        if self.status is not None and self.status.is_terminal:
+            self.open_timers.clear()
+
+    def _append_done(self, msg: AppendDone, sender) -> None:
+        purpose, recorded = self.pending.pop(msg.token)
+        kind = purpose[0]
+        if msg.error is not None:
+            if kind == "start" and isinstance(msg.error, SequenceConflict):
+                self._reply(purpose[2], purpose[1], False, WorkflowAlreadyExists(self.workflow_id))
+                self.send(self.engine, Fenced(self.workflow_id, "already exists"))
+                return
+            self._fence(msg.error)
+            if kind in ("deliver", "recorded-only", "start"):
+                self._reply(purpose[2], purpose[1], False, msg.error)
+            return
+        if kind == "start":
+            self._reply(purpose[2], purpose[1], True, recorded[0].run_id)
+            self._spawn_run(recorded)
+        elif kind == "record":
+            self.send(purpose[1], Recorded(purpose[2], recorded))
+        elif kind in ("deliver", "recorded-only"):
+            if kind == "deliver" and self.run_actor is not None:
+                for event in recorded:
+                    self.send(self.run_actor, Resolved(event))
+            self._reply(purpose[2], purpose[1], True, None)
+        if self.status is not None and self.status.is_terminal and not self.pending:
+            self.send(self.engine, RunClosed(self.workflow_id, self.status.value, recorded[-1].event,
+                                             self.parent_workflow_id))
+
+    def _fence(self, error: BaseException) -> None:
+        """A second writer (or a failing store): stop writing, stop the run, tell the engine."""
+        if self.fenced:
+            return
+        self.fenced = True
+        log.error("workflow %s fenced: %s", self.workflow_id, error)
+        for purpose, _ in self.pending.values():
+            if purpose[0] in ("deliver", "recorded-only", "start"):
+                self._reply(purpose[2], purpose[1], False, error)
+        self.pending.clear()
+        self.send(self.engine, Fenced(self.workflow_id, str(error)))
+
+    def _reply(self, reply_to, corr, ok, value) -> None:
+        if reply_to is not None and corr is not None:
+            self.send(reply_to, ClientReply(corr, ok, value))
+
+    # -- requests ------------------------------------------------------------
+
+    def _record(self, msg: Record, sender) -> None:
+        if self.status is not None and self.status.is_terminal:
+            return  # the run ended: a late command records nothing
+        self._append(msg.events, ("record", sender, msg.token))
+
+    def _deliver(self, msg: DeliverToWorkflow, sender) -> None:
+        if self.status is None or self.status.is_terminal:
+            self._reply(msg.reply_to, msg.corr, False,
+                        NotRunning(self.workflow_id, self.status.value if self.status else "unknown"))
+            return
+        if (isinstance(msg.event, ev.TimerFired) and msg.event.timer_id not in self.open_timers) or (
+                isinstance(msg.event, _CHILD_OUTCOMES) and msg.event.child_workflow_id not in self.open_children):
+            self._reply(msg.reply_to, msg.corr, True, None)  # already fired/cancelled/resolved: nothing to record
+            return
+        self._append((msg.event,), ("deliver", msg.corr, msg.reply_to))
+
+    def _record_only(self, msg: RecordWorkflowEvent, sender) -> None:
+        if self.status is None or self.status.is_terminal:
+            self._reply(msg.reply_to, msg.corr, False,
+                        NotRunning(self.workflow_id, self.status.value if self.status else "unknown"))
+            return
+        self._append((msg.event,), ("recorded-only", msg.corr, msg.reply_to))
+
+    def _to_run(self, msg, sender) -> None:
+        if self.run_actor is not None:
+            self.send(self.run_actor, msg)
+
+    def _query(self, msg: RunQuery, sender) -> None:
+        if self.run_actor is None:
+            self.send(msg.reply_to, ClientReply(msg.corr, False, NotRunning(self.workflow_id, "not resident")))
+        else:
+            self.send(self.run_actor, msg)
+
+    def _child_exited(self, msg: ChildActorExited, sender) -> None:
+        if msg.childAddress != self.run_actor or self.fenced:
+            return
+        self.run_actor = None
+        if self.status is None or self.status.is_terminal or self.status is st.WorkflowStatus.PAUSED:
+            return
+        # The run's actor died without ending the run: rebuild it by replay, unless it keeps dying.
+        self.crashes += 1
+        if self.crashes > _RESTARTS_BEFORE_PARKING:
+            self._append((ev.WorkflowPaused(f"the workflow actor crashed {self.crashes} times; "
+                                            f"resume it once the cause is fixed"),), ("paused",))
+            return
+        history = self.context.read_history(self.workflow_id)
+        self._spawn_run(history)
+
+    def _exit(self, msg: ActorExitRequest, sender) -> None:
+        self.fenced = True
+
+
+_HANDLERS = {
+    InitRecorder: Recorder._init,
+    AppendDone: Recorder._append_done,
+    Record: Recorder._record,
+    DeliverToWorkflow: Recorder._deliver,
+    RunQuery: Recorder._query,
+    RecordWorkflowEvent: Recorder._record_only,
+    TerminateActivity: Recorder._to_run,
+    ChildActorExited: Recorder._child_exited,
+    ActorExitRequest: Recorder._exit,
+}

@@ -1,0 +1,47 @@
+"""One timer heap per engine, armed as a single wake-up for the earliest deadline.
+
+Thespian's `wakeupAfter` falls seconds behind with thousands of pending
+timers (FACTS.md), so actors never use it for durable timers: they arm
+entries here and the driver sleeps until the earliest one is due.
+"""
+
+from __future__ import annotations
+
+import heapq
+from datetime import datetime
+
+
+class TimerWheel:
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, str, str]] = []
+        self._live: dict[tuple[str, str], float] = {}
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def arm(self, workflow_id: str, timer_id: str, fire_at: datetime) -> None:
+        when = fire_at.timestamp()
+        self._live[(workflow_id, timer_id)] = when
+        heapq.heappush(self._heap, (when, workflow_id, timer_id))
+
+    def disarm(self, workflow_id: str, timer_id: str) -> None:
+        # Lazy deletion: the heap entry is skipped when it surfaces.
+        self._live.pop((workflow_id, timer_id), None)
+
+    def disarm_workflow(self, workflow_id: str) -> None:
+        for key in [k for k in self._live if k[0] == workflow_id]:
+            del self._live[key]
+
+    def next_deadline(self) -> float | None:
+        heap = self._heap
+        while heap and self._live.get((heap[0][1], heap[0][2])) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def pop_due(self, now: float) -> list[tuple[str, str]]:
+        due = []
+        while (deadline := self.next_deadline()) is not None and deadline <= now:
+            _, workflow_id, timer_id = heapq.heappop(self._heap)
+            del self._live[(workflow_id, timer_id)]
+            due.append((workflow_id, timer_id))
+        return due

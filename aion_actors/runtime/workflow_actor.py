@@ -1,0 +1,299 @@
+"""The actor of one workflow run: replays its history, then runs it live.
+
+It steps a `WorkflowInstance`, sends the commands the code issues to the
+Recorder, and acts on them only once they are recorded: dispatching
+activity attempts (linked child actors), arming timers, ending the run.
+It also owns the activities' retry decisions, since a retry's wait is a
+durable timer of the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from thespian.actors import Actor, ActorExitRequest, ChildActorExited
+
+from .. import commands as cmd
+from .. import events as ev
+from ..errors import Failure, NonDeterminismError, QueryFailed, UnknownQuery
+from ..instance import WorkflowInfo, WorkflowInstance, failure_from
+from ..converter import encode_value
+from ..payload import Payload
+from ..retry import RetryPolicy, next_retry_delay
+from .activity_actor import ActivityActor
+from .facade import ActorEngineHandle
+from .messages import (AttemptDone, CancelAttempt, ClientReply, Heartbeat, InitWorkflow, Record, Recorded,
+                       Resolved, RunAttempt, RunQuery, TerminateActivity)
+
+log = logging.getLogger("aion_actors.workflow_actor")
+
+_RETRY_TIMER = cmd.ENGINE_TIMER_PREFIX + "retry:"
+
+
+@dataclass(slots=True)
+class _Activity:
+    activity_type: str
+    input: Payload
+    retry: RetryPolicy | None
+    attempt: int = 0
+    actor: object = None
+    heartbeat: Payload | None = None
+
+
+class WorkflowActor(Actor):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.instance: WorkflowInstance | None = None
+        self.activities: dict[int, _Activity] = {}
+        self.children: dict[str, str] = {}  # open child id -> parent close policy
+        self.in_flight: dict[int, tuple[cmd.Command, ...]] = {}
+        self.next_token = 0
+        self.broken = False
+
+    def receiveMessage(self, msg, sender):
+        handler = _HANDLERS.get(type(msg))
+        if handler is None:
+            return
+        try:
+            handler(self, msg, sender)
+        except NonDeterminismError as exc:
+            self._fail_run(Failure("NonDeterminismError", str(exc), "", True))
+        except Exception:
+            # An engine bug, not user code (that is caught in the instance): die, and let the
+            # Recorder rebuild this run by replay. Never let Thespian retry the message.
+            log.exception("workflow actor of %s crashed", getattr(self, "workflow_id", "?"))
+            self.broken = True
+            self.send(self.myAddress, ActorExitRequest())
+
+    # -- replay --------------------------------------------------------------
+
+    def _init(self, msg: InitWorkflow, sender) -> None:
+        self.context = msg.context
+        self.workflow_id = msg.workflow_id
+        self.recorder = msg.recorder
+        self.seam = ActorEngineHandle(lambda message: self.send(msg.engine, message))
+        history = list(msg.history)
+        starts = [i for i, e in enumerate(history) if isinstance(e.event, ev.WorkflowStarted)]
+        run = history[starts[-1]:]
+        self._begin(run[0], run_number=len(starts), replay=run[1:])
+
+    def _begin(self, started: ev.HistoryEvent, run_number: int, replay: list[ev.HistoryEvent]) -> None:
+        start: ev.WorkflowStarted = started.event
+        definition = self.context.registry.workflow(start.workflow_type)
+        info = WorkflowInfo(self.workflow_id, started.run_id, start.workflow_type,
+                            start.parent_workflow_id, run_number)
+        self.instance = WorkflowInstance(definition, info, start.input, started.recorded_at, self.context.registry)
+        self.activities.clear()
+        self.children.clear()
+        self.instance.replaying = bool(replay)
+        self.instance.expect_patches(replay)
+        self.instance.start()
+        for event in replay:
+            self._observe(event)
+            self.instance.apply(event)
+        self.instance.replaying = False
+        self._flush()
+        if not self.instance.finished or self.activities:
+            self._redispatch_open_activities(replay)
+            self._respawn_open_children(replay)
+
+    def _redispatch_open_activities(self, replay: list[ev.HistoryEvent]) -> None:
+        """At-least-once: an attempt that was started but never finished runs again, counting on."""
+        retry_timers = {e.event.timer_id for e in replay if isinstance(e.event, ev.TimerStarted)
+                        and e.event.timer_id.startswith(_RETRY_TIMER)}
+        retry_timers -= {e.event.timer_id for e in replay if isinstance(e.event, (ev.TimerFired, ev.TimerCancelled))}
+        waiting = {int(t[len(_RETRY_TIMER):].split(":")[0]) for t in retry_timers}
+        for activity_id, activity in self.activities.items():
+            if activity_id not in waiting:
+                self._record(ev.ActivityStarted(activity_id, activity.attempt + 1))
+
+    def _respawn_open_children(self, replay: list[ev.HistoryEvent]) -> None:
+        """Repair a crash between recording a child and spawning it (spawning is idempotent)."""
+        started = {e.event.child_workflow_id: e.event for e in replay if isinstance(e.event, ev.ChildWorkflowStarted)}
+        for e in replay:
+            if isinstance(e.event, (ev.ChildWorkflowCompleted, ev.ChildWorkflowFailed, ev.ChildWorkflowCancelled)):
+                started.pop(e.event.child_workflow_id, None)
+        for child in started.values():
+            self.seam.spawn_child_workflow(self.workflow_id, child.child_workflow_id, child.workflow_type, child.input)
+
+    def _observe(self, event: ev.HistoryEvent) -> None:
+        """Keep the engine's own book of activities while replaying (attempts, heartbeats)."""
+        e = event.event
+        if isinstance(e, ev.ActivityScheduled):
+            self.activities[e.activity_id] = _Activity(e.activity_type, e.input,
+                                                       RetryPolicy.from_dict(e.options.get("retry")))
+        elif isinstance(e, ev.ActivityStarted) and e.activity_id in self.activities:
+            self.activities[e.activity_id].attempt = e.attempt
+        elif isinstance(e, ev.ActivityHeartbeat) and e.activity_id in self.activities:
+            self.activities[e.activity_id].heartbeat = e.details
+        elif isinstance(e, (ev.ActivityCompleted, ev.ActivityCancelled)) or (
+                isinstance(e, ev.ActivityFailed) and e.kind == ev.TERMINAL):
+            self.activities.pop(e.activity_id, None)
+        elif isinstance(e, ev.ChildWorkflowStarted):
+            self.children[e.child_workflow_id] = e.parent_close_policy
+        elif isinstance(e, (ev.ChildWorkflowCompleted, ev.ChildWorkflowFailed, ev.ChildWorkflowCancelled)):
+            self.children.pop(e.child_workflow_id, None)
+
+    # -- recording and acting ------------------------------------------------
+
+    def _flush(self) -> None:
+        """Record the commands the code issued since the last flush."""
+        while self.instance.child_cancellations:
+            child_id = self.instance.child_cancellations.pop(0)
+            self.seam.terminate_linked_child_workflow(self.workflow_id, child_id, "the parent stopped waiting")
+        commands = tuple(self.instance.take_new_commands())
+        if not commands:
+            return
+        events = []
+        for command in commands:
+            events.append(command.to_event())
+            if isinstance(command, cmd.ScheduleActivity):
+                events.append(ev.ActivityStarted(command.activity_id, 1))
+            elif isinstance(command, cmd.ContinueAsNew):
+                events.append(ev.WorkflowStarted(self.instance.info.workflow_type, command.input,
+                                                 self.instance.info.parent_workflow_id))
+        self._send_record(tuple(events), commands)
+
+    def _record(self, *events: ev.Event) -> None:
+        self._send_record(tuple(events), ())
+
+    def _send_record(self, events: tuple[ev.Event, ...], commands: tuple[cmd.Command, ...]) -> None:
+        self.next_token += 1
+        self.in_flight[self.next_token] = commands
+        self.send(self.recorder, Record(self.next_token, events))
+
+    def _recorded(self, msg: Recorded, sender) -> None:
+        self.in_flight.pop(msg.token, None)
+        continued = None
+        for event in msg.events:
+            self._observe(event)
+            e = event.event
+            if isinstance(e, ev.WorkflowStarted):
+                continued = event
+                continue
+            if continued is None:
+                self.instance.apply(event)
+            self._act(event)
+        if continued is not None:
+            self._begin(continued, self.instance.info.run_number + 1, [])
+            return
+        self._flush()
+
+    def _act(self, event: ev.HistoryEvent) -> None:
+        e = event.event
+        if isinstance(e, ev.ActivityStarted):
+            self._dispatch(e.activity_id, e.attempt)
+        elif isinstance(e, ev.TimerStarted):
+            self.seam.arm_timer(self.workflow_id, e.timer_id, e.fire_at)
+        elif isinstance(e, ev.TimerCancelled):
+            self.seam.disarm_timer(self.workflow_id, e.timer_id)
+        elif isinstance(e, ev.ActivityCancelled):
+            self._terminate_attempt(self.activities.pop(e.activity_id, None), e.reason)
+        elif isinstance(e, ev.ChildWorkflowStarted):
+            self.seam.spawn_child_workflow(self.workflow_id, e.child_workflow_id, e.workflow_type, e.input)
+        elif isinstance(e, ev.SignalSent):
+            self.seam.deliver_workflow_message(e.target_workflow_id, ev.SignalReceived(e.name, e.payload))
+        elif isinstance(e, (ev.WorkflowCompleted, ev.WorkflowFailed, ev.WorkflowCancelled,
+                            ev.WorkflowContinuedAsNew)):
+            self.seam.disarm_timer(self.workflow_id, None)
+            for activity in self.activities.values():
+                self._terminate_attempt(activity, "the workflow run ended")
+            for child_id, policy in self.children.items():
+                if policy != "abandon":  # links: a parent that ends takes its children down
+                    self.seam.terminate_linked_child_workflow(self.workflow_id, child_id,
+                                                              f"parent {self.workflow_id!r} ended")
+
+    def _terminate_attempt(self, activity: _Activity | None, reason: str) -> None:
+        if activity is not None and activity.actor is not None:
+            self.send(activity.actor, CancelAttempt(reason))
+
+    def _terminate(self, msg: TerminateActivity, sender) -> None:
+        self._terminate_attempt(self.activities.get(msg.activity_id), msg.reason)
+
+    def _dispatch(self, activity_id: int, attempt: int) -> None:
+        activity = self.activities.get(activity_id)
+        if activity is None:
+            return
+        activity.attempt = attempt
+        activity.actor = self.createActor(ActivityActor)
+        self.send(activity.actor, RunAttempt(self.context, self.workflow_id, activity_id, activity.activity_type,
+                                             activity.input, attempt, activity.heartbeat))
+
+    # -- outcomes ------------------------------------------------------------
+
+    def _attempt_done(self, msg: AttemptDone, sender) -> None:
+        activity = self.activities.get(msg.activity_id)
+        if activity is None or activity.attempt != msg.attempt:
+            return  # cancelled (a race loser) or a stale attempt: its result is not recorded
+        activity.actor = None
+        events: list[ev.Event] = []
+        if msg.heartbeat is not None:
+            activity.heartbeat = msg.heartbeat
+            events.append(ev.ActivityHeartbeat(msg.activity_id, msg.attempt, msg.heartbeat))
+        if msg.failure is None:
+            events.append(ev.ActivityCompleted(msg.activity_id, msg.attempt, msg.result))
+        else:
+            delay = next_retry_delay(activity.retry, msg.attempt, msg.failure)
+            if delay is None:
+                events.append(ev.ActivityFailed(msg.activity_id, msg.attempt, msg.failure, ev.TERMINAL))
+            else:
+                fire_at = datetime.now(timezone.utc) + timedelta(seconds=delay)
+                events += [ev.ActivityFailed(msg.activity_id, msg.attempt, msg.failure, ev.RETRYABLE),
+                           ev.TimerStarted(f"{_RETRY_TIMER}{msg.activity_id}:{msg.attempt}", fire_at)]
+        self._record(*events)
+
+    def _heartbeat(self, msg: Heartbeat, sender) -> None:
+        activity = self.activities.get(msg.activity_id)
+        if activity is not None and activity.attempt == msg.attempt:
+            activity.heartbeat = msg.details
+            self._record(ev.ActivityHeartbeat(msg.activity_id, msg.attempt, msg.details))
+
+    def _resolved(self, msg: Resolved, sender) -> None:
+        e = msg.event.event
+        if isinstance(e, ev.TimerFired) and e.timer_id.startswith(_RETRY_TIMER):
+            activity_id = int(e.timer_id[len(_RETRY_TIMER):].split(":")[0])
+            activity = self.activities.get(activity_id)
+            if activity is not None:
+                self._record(ev.ActivityStarted(activity_id, activity.attempt + 1))
+            return
+        self.instance.apply(msg.event)
+        self._flush()
+
+    def _query(self, msg: RunQuery, sender) -> None:
+        handlers = self.instance.query_handlers
+        if msg.name not in handlers:
+            self.send(msg.reply_to, ClientReply(msg.corr, False,
+                                                UnknownQuery(self.workflow_id, msg.name, tuple(sorted(handlers)))))
+            return
+        try:
+            value = encode_value(self.instance.query(msg.name, msg.args))
+        except Exception as exc:  # noqa: BLE001 - a failing handler fails the query, not the run
+            self.send(msg.reply_to, ClientReply(msg.corr, False,
+                                                QueryFailed(self.workflow_id, msg.name, f"{type(exc).__name__}: {exc}")))
+            return
+        self.send(msg.reply_to, ClientReply(msg.corr, True, value))
+
+    def _fail_run(self, failure: Failure) -> None:
+        if self.broken:
+            return
+        self.broken = True
+        self.instance.close()
+        self._record(ev.WorkflowFailed(failure))
+
+    def _exit(self, msg: ActorExitRequest, sender) -> None:
+        if self.instance is not None:
+            self.instance.close()
+
+
+_HANDLERS = {
+    InitWorkflow: WorkflowActor._init,
+    Recorded: WorkflowActor._recorded,
+    Resolved: WorkflowActor._resolved,
+    AttemptDone: WorkflowActor._attempt_done,
+    Heartbeat: WorkflowActor._heartbeat,
+    TerminateActivity: WorkflowActor._terminate,
+    RunQuery: WorkflowActor._query,
+    ActorExitRequest: WorkflowActor._exit,
+}

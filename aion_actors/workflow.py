@@ -1,0 +1,249 @@
+"""The API for workflow code.
+
+A workflow is an `async def` decorated with `@workflow.defn`. Its code runs
+on the engine's deterministic loop and is *replayed* from the event history
+whenever its actor is rebuilt (after a crash, a restart or passivation).
+Replay re-runs the code from the start; every function below answers from
+history instead of acting again. So workflow code must be deterministic:
+
+- no I/O, clocks, threads or global randomness: use activities for side
+  effects, `now()`, `random()` and `uuid4()` for time and randomness;
+- plain asyncio works and replays: `asyncio.gather`, `create_task`,
+  `wait_for`, `Event`, `Queue`; `asyncio.sleep` is a durable timer.
+
+Each function says what it records and what replay does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any, Awaitable, Callable, Iterable
+
+from . import converter
+from ._loop import WorkflowLoop
+from .commands import SignalExternal
+from .definitions import activity_definition, decorator, define_workflow, workflow_definition
+from .errors import AionError, InvalidArgument
+from .ids import check_workflow_id
+from .instance import ContinueAsNewRequest, WorkflowInfo, WorkflowInstance
+from .retry import RetryPolicy
+
+__all__ = [
+    "defn", "execute_activity", "sleep", "receive", "set_query_handler", "all", "race", "start_child",
+    "execute_child", "signal_external", "ChildHandle",
+    "now", "random", "uuid4", "info", "continue_as_new", "patched", "WorkflowInfo",
+]
+
+
+def defn(fn: Callable[..., Any] | None = None, *, name: str | None = None):
+    """Declare an `async def` as a workflow, named `name` or its function name."""
+    return decorator(define_workflow, fn, name)
+
+
+def _instance() -> WorkflowInstance:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if not isinstance(loop, WorkflowLoop):
+        raise AionError("this aion_actors.workflow function can only be called from workflow code "
+                        "running in an engine")
+    return loop.instance
+
+
+def execute_activity(activity: Callable[..., Any] | str, *args: Any, retry: RetryPolicy | None = None,
+                     start_to_close_timeout: float | None = None,
+                     schedule_to_close_timeout: float | None = None,
+                     heartbeat_timeout: float | None = None) -> Awaitable[Any]:
+    """Run an activity and return an awaitable of its result.
+
+    Records `ActivityScheduled` (with the encoded arguments and options) as
+    soon as the workflow next waits; then each attempt records
+    `ActivityStarted` and its outcome. On replay the recorded result is
+    returned and the activity is not run again. A failure for good (retries
+    exhausted or non-retryable) raises `ActivityError` at the await, with
+    the last attempt's failure as `.cause`. Arguments that cannot be encoded
+    raise `PayloadError` here, before anything is recorded.
+    """
+    inst = _instance()
+    if isinstance(activity, str):
+        name = activity
+    else:
+        name = activity_definition(activity).name
+    for label, value in (("start_to_close_timeout", start_to_close_timeout),
+                         ("schedule_to_close_timeout", schedule_to_close_timeout),
+                         ("heartbeat_timeout", heartbeat_timeout)):
+        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+            raise InvalidArgument(f"{label} must be a positive number of seconds, got {value!r}")
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise InvalidArgument(f"retry= takes an aion_actors.RetryPolicy, got {retry!r}")
+    options = {"retry": retry.to_dict() if retry else None,
+               "start_to_close_timeout": start_to_close_timeout,
+               "schedule_to_close_timeout": schedule_to_close_timeout,
+               "heartbeat_timeout": heartbeat_timeout}
+    return inst.schedule_activity(name, converter.encode_value(list(args)), options)
+
+
+async def sleep(seconds: float) -> None:
+    """Wait durably. Records `TimerStarted`; wakes on `TimerFired`, even across restarts."""
+    if not isinstance(seconds, (int, float)) or seconds < 0:
+        raise InvalidArgument(f"workflow.sleep takes a number of seconds >= 0, got {seconds!r}")
+    _instance()
+    await asyncio.sleep(seconds)
+
+
+async def receive(name: str, timeout: float | None = None, *, type: Any = Any) -> Any:
+    """Wait for the next signal called `name` and return its payload.
+
+    A selective receive: the k-th `receive(name)` gets the k-th signal of
+    that name, whenever it arrived (early signals wait, durably, in the
+    history). With `timeout` (seconds) a durable timer is started and the
+    built-in `TimeoutError` is raised when it fires first. `type=` decodes
+    the payload to that annotation (e.g. a dataclass).
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidArgument(f"a signal name must be a non-empty string, got {name!r}")
+    payload = await (asyncio.wait_for(_instance().receive(name), timeout) if timeout is not None
+                     else _instance().receive(name))
+    return converter.decode_value(payload, type)
+
+
+def set_query_handler(name: str, handler: Callable[..., Any]) -> None:
+    """Answer `handle.query(name, *args)` with `handler(*args)`.
+
+    Handlers run on the live state between steps of the workflow, record
+    nothing, and must not start activities or timers.
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidArgument(f"a query name must be a non-empty string, got {name!r}")
+    if not callable(handler):
+        raise InvalidArgument(f"a query handler must be callable, got {handler!r}")
+    _instance().query_handlers[name] = handler
+
+
+async def all(awaitables: Iterable[Awaitable[Any]]) -> list[Any]:
+    """Wait for every awaitable; results in input order.
+
+    The first failure cancels the members still pending and is raised.
+    """
+    futures = [asyncio.ensure_future(a) for a in awaitables]
+    if not futures:
+        return []
+    done, pending = await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
+    failed = next((f for f in futures if f in done and not f.cancelled() and f.exception()), None)
+    if failed is not None:
+        for f in pending:
+            f.cancel()
+        raise failed.exception()
+    return [f.result() for f in futures]
+
+
+async def race(awaitables: Iterable[Awaitable[Any]]) -> Any:
+    """Return (or raise) the outcome of the first awaitable to settle; cancel the rest.
+
+    A loser's late result is not recorded.
+    """
+    futures = [asyncio.ensure_future(a) for a in awaitables]
+    if not futures:
+        raise InvalidArgument("workflow.race needs at least one awaitable")
+    done, pending = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    for f in pending:
+        f.cancel()
+    winner = next(f for f in futures if f in done)
+    return winner.result()
+
+
+PARENT_CLOSE_POLICIES = ("terminate", "abandon", "request_cancel")
+
+
+class ChildHandle:
+    """A started child workflow: await `.result()` (or the handle itself) for its outcome."""
+
+    def __init__(self, workflow_id: str, future: asyncio.Future) -> None:
+        self.workflow_id = workflow_id
+        self._future = future
+
+    def result(self) -> asyncio.Future:
+        return self._future
+
+    def __await__(self):
+        return self._future.__await__()
+
+
+def start_child(child: Callable[..., Any] | str, input: Any = None, *, id: str | None = None,
+                parent_close_policy: str = "terminate") -> ChildHandle:
+    """Start a child workflow and return its handle without waiting.
+
+    Records `ChildWorkflowStarted` with the child's id (given, or derived from
+    this workflow's id and the child's ordinal, so replay finds the same
+    child), then the child is spawned under exactly that id. Its outcome is
+    recorded in this history (`ChildWorkflowCompleted` / `Failed` /
+    `Cancelled`) before this workflow sees it: a failure raises
+    `WorkflowFailed`, a cancellation `WorkflowCancelled`.
+
+    `parent_close_policy`: when this run ends, "terminate" (default) and
+    "request_cancel" cancel the child if it still runs; "abandon" leaves it.
+    """
+    inst = _instance()
+    name = child if isinstance(child, str) else workflow_definition(child).name
+    if parent_close_policy not in PARENT_CLOSE_POLICIES:
+        raise InvalidArgument(f"parent_close_policy must be one of {', '.join(PARENT_CLOSE_POLICIES)}, "
+                              f"got {parent_close_policy!r}")
+    if id is not None:
+        check_workflow_id(id)
+    child_id, future = inst.start_child(name, converter.encode_value(input), id, parent_close_policy)
+    return ChildHandle(child_id, future)
+
+
+async def execute_child(child: Callable[..., Any] | str, input: Any = None, *, id: str | None = None,
+                        parent_close_policy: str = "terminate") -> Any:
+    """Start a child workflow and wait for its result (see `start_child`)."""
+    return await start_child(child, input, id=id, parent_close_policy=parent_close_policy)
+
+
+def signal_external(workflow_id: str, name: str, payload: Any = None) -> None:
+    """Send a signal to another workflow. Records `SignalSent`; delivery is at-least-once."""
+    inst = _instance()
+    if not isinstance(name, str) or not name:
+        raise InvalidArgument(f"a signal name must be a non-empty string, got {name!r}")
+    inst.issue(SignalExternal(check_workflow_id(workflow_id), name, converter.encode_value(payload)))
+
+
+def now() -> datetime:
+    """The workflow's time: the `recorded_at` of the event that woke it (UTC)."""
+    return _instance().now
+
+
+def random() -> float:
+    """A float in [0, 1) from a generator seeded by workflow id and run id."""
+    return _instance().random.random()
+
+
+def uuid4():
+    """A UUID4 from the run's seeded generator: the same on every replay."""
+    return _instance().deterministic_uuid()
+
+
+def info() -> WorkflowInfo:
+    """Ids and type of the current run."""
+    return _instance().info
+
+
+def continue_as_new(input: Any = None) -> None:
+    """End this run and start the next one in the same history with `input`.
+
+    Records `WorkflowContinuedAsNew`, then the next run's `WorkflowStarted`.
+    `handle.result()` follows the chain. Does not return.
+    """
+    _instance()
+    raise ContinueAsNewRequest(converter.encode_value(input))
+
+
+def patched(change_id: str) -> bool:
+    """True on new runs (and replays of runs that took the new path); False on replays of older histories.
+
+    Records a marker the first time a run takes the new path, so a changed
+    workflow keeps replaying its older histories.
+    """
+    return _instance().patched(change_id)

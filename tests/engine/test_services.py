@@ -1,0 +1,267 @@
+"""Timers, signals, queries, cancellation, retries, continue-as-new, asyncio inside workflows."""
+
+import asyncio
+import threading
+
+import pytest
+
+import aion_actors as aion
+from aion_actors import activity, workflow
+
+calls: dict[str, int] = {}
+lock = threading.Lock()
+
+
+def bump(name: str) -> int:
+    with lock:
+        calls[name] = calls.get(name, 0) + 1
+        return calls[name]
+
+
+@activity.defn
+def flaky(name: str, failures: int) -> str:
+    attempt = activity.info().attempt
+    bump(name)
+    if attempt <= failures:
+        raise ConnectionError(f"attempt {attempt} failed")
+    return f"ok after {attempt}"
+
+
+@activity.defn
+def refuse(name: str) -> None:
+    bump(name)
+    raise aion.ApplicationError("card declined", non_retryable=True)
+
+
+@activity.defn
+def slow(seconds: float) -> str:
+    import time
+
+    time.sleep(seconds)
+    return "slow done"
+
+
+@workflow.defn
+async def approval(limit: float) -> dict:
+    state = {"stage": "waiting"}
+    workflow.set_query_handler("status", lambda: state)
+    workflow.set_query_handler("echo", lambda *args: list(args))
+    try:
+        decision = await workflow.receive("approve", timeout=limit)
+    except TimeoutError:
+        state["stage"] = "timed out"
+        return state
+    state["stage"] = "approved"
+    state["by"] = decision["by"]
+    second = await workflow.receive("approve")
+    state["second"] = second["by"]
+    return state
+
+
+@workflow.defn
+async def sleeper(seconds: float) -> str:
+    start = workflow.now()
+    await workflow.sleep(seconds)
+    await asyncio.sleep(seconds)
+    return "woke" if workflow.now() > start else "no time passed"
+
+
+@workflow.defn
+async def retrying(failures: int) -> str:
+    return await workflow.execute_activity(
+        flaky, f"retry-{failures}", failures,
+        retry=aion.RetryPolicy(max_attempts=5, initial_interval=0.01, backoff=2.0))
+
+
+@workflow.defn
+async def non_retryable() -> str:
+    try:
+        await workflow.execute_activity(refuse, "nonretry", retry=aion.RetryPolicy(max_attempts=5, initial_interval=0.01))
+    except aion.ActivityError as err:
+        return f"{err.attempts}: {err.cause.message}"
+    return "no"
+
+
+@workflow.defn
+async def counter(n: int) -> int:
+    if n >= 3:
+        return n
+    workflow.continue_as_new(n + 1)
+
+
+@workflow.defn
+async def cancellable() -> str:
+    try:
+        await workflow.sleep(3600)
+    except aion.CancelledError:
+        return "cleaned up"
+    return "slept"
+
+
+@workflow.defn
+async def cancel_plain() -> str:
+    await workflow.receive("never")
+    return "no"
+
+
+@workflow.defn
+async def racing() -> str:
+    winner = await workflow.race([workflow.execute_activity(slow, 5.0), workflow.sleep(0.05)])
+    return "timer won" if winner is None else str(winner)
+
+
+@workflow.defn
+async def asyncio_features() -> list:
+    event = asyncio.Event()
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def producer():
+        for i in range(3):
+            await queue.put(i)
+            await asyncio.sleep(0.01)
+        event.set()
+
+    task = asyncio.create_task(producer())
+    await event.wait()
+    await task
+    got = [queue.get_nowait() for _ in range(queue.qsize())]
+    try:
+        await asyncio.wait_for(workflow.receive("nothing"), timeout=0.02)
+    except TimeoutError:
+        got.append("timeout")
+    rolls = [workflow.random(), str(workflow.uuid4())]
+    got.append(len(rolls))
+    return got
+
+
+def test_signal_then_query(make_engine):
+    engine = make_engine([approval])
+    handle = engine.start(approval, 30)
+    assert handle.query("status") == {"stage": "waiting"}
+    assert handle.query("echo", 1, "two") == [1, "two"]
+    handle.signal("approve", {"by": "alice"})
+    handle.signal("approve", {"by": "bob"})
+    result = handle.result(timeout=10)
+    assert result == {"stage": "approved", "by": "alice", "second": "bob"}
+    kinds = [e.type_name for e in handle.history()]
+    assert kinds.count("SignalReceived") == 2
+
+
+def test_receive_timeout_raises_timeout_error(make_engine):
+    engine = make_engine([approval])
+    assert engine.start(approval, 0.05).result(timeout=10) == {"stage": "timed out"}
+
+
+def test_signal_errors(make_engine):
+    engine = make_engine([approval])
+    with pytest.raises(aion.WorkflowNotFound):
+        aion.WorkflowHandle(engine, "nope").signal("approve", {})
+    handle = engine.start(approval, 0.01)
+    handle.result(timeout=10)
+    before = len(handle.history())
+    with pytest.raises(aion.NotRunning):
+        handle.signal("approve", {"by": "late"})
+    assert len(handle.history()) == before
+    with pytest.raises(aion.PayloadError):
+        handle.signal("approve", {"by": object()})
+
+
+def test_query_errors(make_engine):
+    engine = make_engine([approval])
+    handle = engine.start(approval, 30)
+    with pytest.raises(aion.UnknownQuery) as info:
+        handle.query("nope")
+    assert "status" in str(info.value)
+    handle.cancel("done testing")
+    with pytest.raises(aion.WorkflowCancelled):
+        handle.result(timeout=10)
+    with pytest.raises(aion.NotRunning):
+        handle.query("status")
+
+
+def test_durable_sleep_and_asyncio_sleep(make_engine):
+    engine = make_engine([sleeper])
+    handle = engine.start(sleeper, 0.05)
+    assert handle.result(timeout=10) == "woke"
+    kinds = [e.type_name for e in handle.history()]
+    assert kinds.count("TimerStarted") == 2 and kinds.count("TimerFired") == 2
+
+
+def test_retries_until_success(make_engine):
+    engine = make_engine([retrying], [flaky])
+    handle = engine.start(retrying, 2)
+    assert handle.result(timeout=10) == "ok after 3"
+    failed = [e.event for e in handle.history() if e.type_name == "ActivityFailed"]
+    assert [(f.attempt, f.kind) for f in failed] == [(1, "retryable"), (2, "retryable")]
+    assert calls["retry-2"] == 3
+
+
+def test_retries_exhausted(make_engine):
+    engine = make_engine([retrying], [flaky])
+    with pytest.raises(aion.WorkflowFailed) as info:
+        engine.start(retrying, 10).result(timeout=10)
+    assert "after 5 attempts" in info.value.cause.message
+
+
+def test_non_retryable_application_error_stops_retries(make_engine):
+    engine = make_engine([non_retryable], [refuse])
+    assert engine.start(non_retryable).result(timeout=10) == "1: card declined"
+    assert calls["nonretry"] == 1
+
+
+def test_continue_as_new_follows_the_chain(make_engine):
+    engine = make_engine([counter])
+    handle = engine.start(counter, 0)
+    assert handle.result(timeout=10) == 3
+    assert handle.describe().run_count == 4
+    kinds = [e.type_name for e in handle.history()]
+    assert kinds.count("WorkflowContinuedAsNew") == 3
+
+
+def test_cancel_raises_cancelled_error_for_cleanup(make_engine):
+    engine = make_engine([cancellable, cancel_plain])
+    handle = engine.start(cancellable)
+    handle.cancel("stop")
+    assert handle.result(timeout=10) == "cleaned up"
+    plain = engine.start(cancel_plain)
+    plain.cancel("user asked")
+    with pytest.raises(aion.WorkflowCancelled) as info:
+        plain.result(timeout=10)
+    assert info.value.reason == "user asked"
+
+
+def test_race_cancels_the_loser_and_records_nothing_late(make_engine):
+    engine = make_engine([racing], [slow])
+    handle = engine.start(racing)
+    assert handle.result(timeout=10) == "timer won"
+    kinds = [e.type_name for e in handle.history()]
+    assert "ActivityCancelled" in kinds and "ActivityCompleted" not in kinds
+
+
+def test_plain_asyncio_inside_workflows(make_engine):
+    engine = make_engine([asyncio_features])
+    assert engine.start(asyncio_features).result(timeout=10) == [0, 1, 2, "timeout", 2]
+
+
+@activity.defn
+def long_job(total: int) -> dict:
+    info = activity.info()
+    start = (info.heartbeat_details or {}).get("done", 0)
+    for done in range(start, total):
+        activity.heartbeat({"done": done + 1, "total": total})
+        if info.attempt == 1 and done + 1 == 3:
+            raise ConnectionError("lost the connection half way")
+    return {"started_at": start, "attempt": info.attempt}
+
+
+@workflow.defn
+async def resumable(total: int) -> dict:
+    return await workflow.execute_activity(long_job, total, retry=aion.RetryPolicy(initial_interval=0.01))
+
+
+def test_heartbeat_details_reach_the_next_attempt(make_engine):
+    engine = make_engine([resumable], [long_job])
+    handle = engine.start(resumable, 5)
+    assert handle.result(timeout=10) == {"started_at": 3, "attempt": 2}
+    beats = [e.event for e in handle.history() if e.type_name == "ActivityHeartbeat"]
+    assert beats and beats[0].attempt == 1
