@@ -81,6 +81,11 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         handle.timer_id = self.instance.start_timer(handle, max(0.0, when - self.time()))
         return handle
 
+    def call_later_named(self, name: str, delay: float, callback: Callable[..., Any]) -> DurableTimerHandle:
+        handle = DurableTimerHandle(self.time() + delay, callback, (), self, None)
+        handle.timer_id = self.instance.start_timer(handle, max(0.0, delay), name)
+        return handle
+
     def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
         self.instance.cancel_timer(handle.timer_id)
 

@@ -68,17 +68,27 @@ class Engine:
         runtime: `"inprocess"` (one engine thread drives lightweight actors).
         durability: SQLite only: `"process"` (survives a process crash) or `"fsync"`.
         activity_workers: threads for blocking activity code.
+        idle_timeout: seconds a run waiting on signals/timers/children stays resident
+            without traffic before it is passivated (its actors stopped; rebuilt by
+            replay when something arrives).
+        max_resident: resident runs beyond which the least recently used idle ones
+            are passivated.
     """
 
     def __init__(self, store: str | EventStore = "sqlite:///aion.db", *, workflows: Sequence[Callable] = (),
                  activities: Sequence[Callable] = (), runtime: str = "inprocess", durability: str = "process",
-                 activity_workers: int = 32) -> None:
+                 activity_workers: int = 32, idle_timeout: float = 60.0, max_resident: int = 10_000) -> None:
         if runtime not in RUNTIMES:
             raise InvalidArgument(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
         self.registry = Registry(list(workflows), list(activities))
         self._store_arg = store
         self._durability = durability
         self._activity_workers = activity_workers
+        if not isinstance(idle_timeout, (int, float)) or idle_timeout < 0:
+            raise InvalidArgument(f"idle_timeout must be >= 0 seconds, got {idle_timeout!r}")
+        if not isinstance(max_resident, int) or max_resident < 1:
+            raise InvalidArgument(f"max_resident must be an int >= 1, got {max_resident!r}")
+        self._residency_limits = (float(idle_timeout), max_resident)
         self._driver: Driver | None = None
         self.store: EventStore | None = None
         self._owns_store = not isinstance(store, EventStore)
@@ -98,7 +108,8 @@ class Engine:
                           else self._store_arg)
         runner = ActivityRunner(self.registry, lambda address, msg: self._driver.tell(address, msg),
                                 self._activity_workers)
-        self._context = RuntimeContext(self.store, self.registry, runner)
+        self._context = RuntimeContext(self.store, self.registry, runner, idle_timeout=self._residency_limits[0],
+                                       max_resident=self._residency_limits[1])
         self._driver = Driver(self._context)
         self._driver.start()
         self.seam = ActorEngineHandle(lambda msg: self._driver.tell(None, msg), self._driver.request)

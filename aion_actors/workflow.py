@@ -24,14 +24,14 @@ from . import converter
 from ._loop import WorkflowLoop
 from .commands import SignalExternal
 from .definitions import activity_definition, decorator, define_workflow, workflow_definition
-from .errors import AionError, InvalidArgument
+from .errors import AionError, CancelledError, InvalidArgument
 from .ids import check_workflow_id
 from .instance import ContinueAsNewRequest, WorkflowInfo, WorkflowInstance
 from .retry import RetryPolicy
 
 __all__ = [
     "defn", "execute_activity", "sleep", "receive", "set_query_handler", "all", "race", "start_child",
-    "execute_child", "signal_external", "ChildHandle",
+    "execute_child", "signal_external", "ChildHandle", "start_timer", "Timer", "with_timeout", "all_settled",
     "now", "random", "uuid4", "info", "continue_as_new", "patched", "WorkflowInfo",
 ]
 
@@ -107,6 +107,62 @@ async def receive(name: str, timeout: float | None = None, *, type: Any = Any) -
     payload = await (asyncio.wait_for(_instance().receive(name), timeout) if timeout is not None
                      else _instance().receive(name))
     return converter.decode_value(payload, type)
+
+
+class Timer:
+    """A named durable timer: await it for the fire, or `.cancel()` it."""
+
+    def __init__(self, future: asyncio.Future, handle: asyncio.TimerHandle) -> None:
+        self._future = future
+        self._handle = handle
+
+    @property
+    def timer_id(self) -> str:
+        return self._handle.timer_id
+
+    def cancel(self) -> None:
+        """Records `TimerCancelled` (if it has not fired); awaiting it then raises `CancelledError`."""
+        if not self._future.done():
+            self._handle.cancel()
+            self._future.cancel()
+
+    def __await__(self):
+        return self._future.__await__()
+
+
+def start_timer(name: str, seconds: float) -> Timer:
+    """Start a named durable timer. Records `TimerStarted` with id `<ordinal>:<name>`."""
+    if not isinstance(name, str) or not name or ":" in name:
+        raise InvalidArgument(f"a timer name must be a non-empty string without ':', got {name!r}")
+    if not isinstance(seconds, (int, float)) or seconds < 0:
+        raise InvalidArgument(f"a timer takes a number of seconds >= 0, got {seconds!r}")
+    inst = _instance()
+    future = inst.loop.create_future()
+    handle = inst.loop.call_later_named(name, seconds, lambda: future.done() or future.set_result(None))
+    return Timer(future, handle)
+
+
+async def with_timeout(seconds: float, awaitable: Awaitable[Any]) -> Any:
+    """Await with a durable deadline; raises the built-in `TimeoutError` (and cancels the awaitable)."""
+    if not isinstance(seconds, (int, float)) or seconds < 0:
+        raise InvalidArgument(f"with_timeout takes a number of seconds >= 0, got {seconds!r}")
+    return await asyncio.wait_for(awaitable, seconds)
+
+
+async def all_settled(awaitables: Iterable[Awaitable[Any]]) -> list[tuple[bool, Any]]:
+    """Wait for every awaitable; per input, `(True, value)` or `(False, exception)`. Never raises for members."""
+    futures = [asyncio.ensure_future(a) for a in awaitables]
+    if futures:
+        await asyncio.wait(futures)
+    return [_settled(f) for f in futures]
+
+
+def _settled(future: asyncio.Future) -> tuple[bool, Any]:
+    if future.cancelled():
+        return False, CancelledError("cancelled")
+    if future.exception() is not None:
+        return False, future.exception()
+    return True, future.result()
 
 
 def set_query_handler(name: str, handler: Callable[..., Any]) -> None:

@@ -39,6 +39,8 @@ class RuntimeContext:
     activities: ActivityRunner
     wheel: TimerWheel = field(default_factory=TimerWheel)
     writer: Any = None
+    idle_timeout: float = 60.0    # seconds a waiting run stays resident without traffic
+    max_resident: int = 10_000    # resident runs before the least recently used are passivated
 
     @staticmethod
     def new_run_id() -> str:

@@ -24,7 +24,7 @@ from thespian.actors import ActorSystem
 
 from .context import RuntimeContext
 from .engine_actor import EngineActor
-from .messages import Batch, ClientReply, InitEngine, InitWriter, TimersDue
+from .messages import Batch, ClientReply, Housekeeping, InitEngine, InitWriter, TimersDue
 from .writer import StoreWriter
 
 log = logging.getLogger("aion_actors.driver")
@@ -94,9 +94,14 @@ class Driver:
 
     def _serve(self, system: ActorSystem) -> None:
         wheel = self.context.wheel
+        every = max(0.05, min(_IDLE_WAIT, self.context.idle_timeout / 2))
+        housekeeping_due = time.monotonic() + every
         while True:
             deadline = wheel.next_deadline()
-            wait = _IDLE_WAIT if deadline is None else max(0.0, min(_IDLE_WAIT, deadline - time.time()))
+            wait = min(every, housekeeping_due - time.monotonic())
+            if deadline is not None:
+                wait = min(wait, deadline - time.time())
+            wait = max(0.0, wait)
             items = []
             try:
                 items.append(self.inbox.get(timeout=wait))
@@ -120,6 +125,9 @@ class Driver:
             deadline = wheel.next_deadline()
             if deadline is not None and deadline <= time.time():
                 batch.append((None, TimersDue()))
+            if time.monotonic() >= housekeeping_due:
+                housekeeping_due = time.monotonic() + every
+                batch.append((None, Housekeeping()))
             if batch:
                 system.tell(self.engine, Batch(tuple(batch)))
                 self._collect(system)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 
 from thespian.actors import Actor, ActorExitRequest
 
@@ -17,7 +18,8 @@ from ..errors import Failure, NotRunning, WorkflowAlreadyExists, WorkflowNotFoun
 from ..seam import Residency
 from .messages import (ArmTimer, Batch, ClientReply, DeliverToWorkflow, DisarmTimer, Fenced, InitEngine,
                        InitRecorder, QueryWorkflow, RecordWorkflowEvent, Recover, ResolveWorkflow, RunClosed, RunQuery,
-                       SpawnChild, StartWorkflow, TerminateActivity, TimersDue, WaitResult)
+                       Housekeeping, Passivate, Passivated, SpawnChild, StartWorkflow, TerminateActivity,
+                       TimersDue, WaitResult)
 from .recorder import Recorder
 
 log = logging.getLogger("aion_actors.engine")
@@ -31,7 +33,8 @@ class EngineActor(Actor):
         super().__init__(*args, **kwargs)
         self.context = None
         self.client = None
-        self.runs: dict[str, object] = {}
+        self.runs: OrderedDict[str, object] = OrderedDict()  # resident runs, least recently used first
+        self.touched: dict[str, float] = {}
         self.waiters: dict[str, list[int]] = {}
 
     def receiveMessage(self, msg, sender):
@@ -73,13 +76,19 @@ class EngineActor(Actor):
         """Make a durable run resident: a Recorder that replays it from the store."""
         recorder = self.createActor(Recorder)
         self.runs[workflow_id] = recorder
+        self._touch(workflow_id)
         history = self.context.read_history(workflow_id)
         self.send(recorder, InitRecorder(self.context, workflow_id, tuple(history), self.myAddress))
         return recorder
 
+    def _touch(self, workflow_id: str) -> None:
+        self.runs.move_to_end(workflow_id)
+        self.touched[workflow_id] = time.monotonic()
+
     def _recorder_for(self, workflow_id: str, corr) -> object | None:
         where = self.residency(workflow_id)
         if where == RESIDENT:
+            self._touch(workflow_id)
             return self.runs[workflow_id]
         if where == UNKNOWN:
             self._reply(corr, False, WorkflowNotFound(workflow_id))
@@ -97,6 +106,7 @@ class EngineActor(Actor):
             return
         recorder = self.createActor(Recorder)
         self.runs[msg.workflow_id] = recorder
+        self._touch(msg.workflow_id)
         self.send(recorder, InitRecorder(self.context, msg.workflow_id, (), self.myAddress,
                                          start=msg.start, start_corr=msg.corr, reply_to=self.client))
 
@@ -156,7 +166,28 @@ class EngineActor(Actor):
             if recorder is not None:
                 self.send(recorder, DeliverToWorkflow(None, workflow_id, ev.TimerFired(timer_id)))
 
+    def _housekeeping(self, msg: Housekeeping) -> None:
+        """Passivate runs idle past the timeout, and the least recently used past the cap.
+
+        Only a run that waits on deliveries (signals, timers, children) agrees to go;
+        its state is rebuilt by replay when something arrives for it.
+        """
+        idle_before = time.monotonic() - self.context.idle_timeout
+        excess = len(self.runs) - self.context.max_resident
+        for workflow_id, recorder in list(self.runs.items()):
+            if excess <= 0 and self.touched.get(workflow_id, 0) > idle_before:
+                break
+            excess -= 1
+            self.send(recorder, Passivate(workflow_id))
+
+    def _passivated(self, msg: Passivated) -> None:
+        recorder = self.runs.pop(msg.workflow_id, None)
+        self.touched.pop(msg.workflow_id, None)
+        if recorder is not None:
+            self.send(recorder, ActorExitRequest())
+
     def _closed(self, msg: RunClosed) -> None:
+        self.touched.pop(msg.workflow_id, None)
         recorder = self.runs.pop(msg.workflow_id, None)
         if recorder is not None:
             self.send(recorder, ActorExitRequest())
@@ -174,6 +205,7 @@ class EngineActor(Actor):
         if where == UNKNOWN:
             recorder = self.createActor(Recorder)
             self.runs[msg.child_workflow_id] = recorder
+            self._touch(msg.child_workflow_id)
             start = ev.WorkflowStarted(msg.workflow_type, msg.input, parent_workflow_id=msg.parent_workflow_id)
             self.send(recorder, InitRecorder(self.context, msg.child_workflow_id, (), self.myAddress, start=start))
         elif where == NON_RESIDENT:
@@ -184,6 +216,7 @@ class EngineActor(Actor):
             self._tell_parent(msg.parent_workflow_id, msg.child_workflow_id, last)
 
     def _fenced(self, msg: Fenced) -> None:
+        self.touched.pop(msg.workflow_id, None)
         recorder = self.runs.pop(msg.workflow_id, None)
         if recorder is not None:
             self.send(recorder, ActorExitRequest())
@@ -203,6 +236,8 @@ _HANDLERS = {
     TerminateActivity: EngineActor._terminate_activity,
     ArmTimer: EngineActor._arm,
     SpawnChild: EngineActor._spawn_child,
+    Housekeeping: EngineActor._housekeeping,
+    Passivated: EngineActor._passivated,
     DisarmTimer: EngineActor._disarm,
 }
 

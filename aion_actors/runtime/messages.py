@@ -234,3 +234,26 @@ class SpawnChild:
     child_workflow_id: str
     workflow_type: str
     input: Payload
+
+
+# -- residency ---------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Housekeeping:
+    """From the driver about once a second: passivate idle runs, enforce the resident cap."""
+
+
+@dataclass(frozen=True, slots=True)
+class Passivate:
+    workflow_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunIdle:
+    """The run actor's answer to Passivate: `idle` means it has closed its code and holds nothing."""
+    idle: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Passivated:
+    workflow_id: str

@@ -21,8 +21,8 @@ from .. import events as ev
 from .. import status as st
 from ..errors import NotRunning, SequenceConflict, WorkflowAlreadyExists
 from .messages import (AppendDone, AppendRequest, ClientReply, DeliverToWorkflow, Fenced, InitRecorder,
-                       InitWorkflow, Record, Recorded, RecordWorkflowEvent, Resolved, RunClosed, RunQuery,
-                       TerminateActivity)
+                       InitWorkflow, Passivate, Passivated, Record, Recorded, RecordWorkflowEvent, Resolved,
+                       RunClosed, RunIdle, RunQuery, TerminateActivity)
 from .workflow_actor import WorkflowActor
 
 log = logging.getLogger("aion_actors.recorder")
@@ -47,10 +47,16 @@ class Recorder(Actor):
         self.next_token = 0
         self.run_actor = None
         self.crashes = 0
+        self.passivating = False   # a Passivate went to the run actor; deliveries meanwhile cancel it
+        self.delivered_while_passivating = False
+        self.passivated = False    # stopped: anything arriving now goes back to the engine to re-route
 
     # -- setup -------------------------------------------------------------
 
     def receiveMessage(self, msg, sender):
+        if self.passivated and isinstance(msg, (DeliverToWorkflow, RecordWorkflowEvent, RunQuery)):
+            self.send(self.engine, msg)
+            return
         handler = _HANDLERS.get(type(msg))
         if handler is not None:
             handler(self, msg, sender)
@@ -188,6 +194,7 @@ class Recorder(Actor):
                 isinstance(msg.event, _CHILD_OUTCOMES) and msg.event.child_workflow_id not in self.open_children):
             self._reply(msg.reply_to, msg.corr, True, None)  # already fired/cancelled/resolved: nothing to record
             return
+        self.delivered_while_passivating |= self.passivating
         self._append((msg.event,), ("deliver", msg.corr, msg.reply_to))
 
     def _record_only(self, msg: RecordWorkflowEvent, sender) -> None:
@@ -222,6 +229,24 @@ class Recorder(Actor):
         history = self.context.read_history(self.workflow_id)
         self._spawn_run(history)
 
+    def _passivate(self, msg: Passivate, sender) -> None:
+        if self.run_actor is None or self.pending or self.passivating or self.fenced:
+            return
+        self.passivating = True
+        self.delivered_while_passivating = False
+        self.send(self.run_actor, msg)
+
+    def _run_idle(self, msg: RunIdle, sender) -> None:
+        self.passivating = False
+        if msg.idle and not self.pending and not self.delivered_while_passivating:
+            self.passivated = True
+            self.send(self.engine, Passivated(self.workflow_id))
+        elif msg.idle:
+            # Something arrived after the run closed its code: rebuild it by replay, it is not idle.
+            self.send(self.run_actor, ActorExitRequest())
+            self.run_actor = None
+            self._spawn_run(self.context.read_history(self.workflow_id))
+
     def _exit(self, msg: ActorExitRequest, sender) -> None:
         self.fenced = True
 
@@ -234,6 +259,8 @@ _HANDLERS = {
     RunQuery: Recorder._query,
     RecordWorkflowEvent: Recorder._record_only,
     TerminateActivity: Recorder._to_run,
+    Passivate: Recorder._passivate,
+    RunIdle: Recorder._run_idle,
     ChildActorExited: Recorder._child_exited,
     ActorExitRequest: Recorder._exit,
 }

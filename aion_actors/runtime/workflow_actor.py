@@ -25,7 +25,7 @@ from ..retry import RetryPolicy, next_retry_delay
 from .activity_actor import ActivityActor
 from .facade import ActorEngineHandle
 from .messages import (AttemptDone, CancelAttempt, ClientReply, Heartbeat, InitWorkflow, Record, Recorded,
-                       Resolved, RunAttempt, RunQuery, TerminateActivity)
+                       Passivate, Resolved, RunAttempt, RunIdle, RunQuery, TerminateActivity)
 
 log = logging.getLogger("aion_actors.workflow_actor")
 
@@ -282,6 +282,13 @@ class WorkflowActor(Actor):
         self.instance.close()
         self._record(ev.WorkflowFailed(failure))
 
+    def _passivate(self, msg: Passivate, sender) -> None:
+        """Idle means waiting only on what the engine delivers (signals, timers, children)."""
+        idle = not self.activities and not self.in_flight and not self.broken
+        if idle:
+            self.instance.close()
+        self.send(sender, RunIdle(idle))
+
     def _exit(self, msg: ActorExitRequest, sender) -> None:
         if self.instance is not None:
             self.instance.close()
@@ -294,6 +301,7 @@ _HANDLERS = {
     AttemptDone: WorkflowActor._attempt_done,
     Heartbeat: WorkflowActor._heartbeat,
     TerminateActivity: WorkflowActor._terminate,
+    Passivate: WorkflowActor._passivate,
     RunQuery: WorkflowActor._query,
     ActorExitRequest: WorkflowActor._exit,
 }

@@ -265,3 +265,27 @@ def test_heartbeat_details_reach_the_next_attempt(make_engine):
     assert handle.result(timeout=10) == {"started_at": 3, "attempt": 2}
     beats = [e.event for e in handle.history() if e.type_name == "ActivityHeartbeat"]
     assert beats and beats[0].attempt == 1
+
+
+@workflow.defn
+async def reminders() -> list:
+    first = workflow.start_timer("first", 0.02)
+    second = workflow.start_timer("second", 3600)
+    await first
+    second.cancel()
+    settled = await workflow.all_settled([workflow.execute_activity(flaky, "settle", 0),
+                                          workflow.execute_activity(refuse, "settle-no")])
+    try:
+        await workflow.with_timeout(0.02, workflow.receive("never"))
+    except TimeoutError:
+        timed_out = True
+    return [first.timer_id, second.timer_id, [ok for ok, _ in settled], timed_out]
+
+
+def test_named_timers_all_settled_and_with_timeout(make_engine):
+    engine = make_engine([reminders], [flaky, refuse])
+    handle = engine.start(reminders)
+    assert handle.result(timeout=10) == ["1:first", "2:second", [True, False], True]
+    kinds = [(e.type_name, getattr(e.event, "timer_id", None)) for e in handle.history()]
+    assert ("TimerCancelled", "2:second") in kinds and ("TimerFired", "1:first") in kinds
+    assert handle.describe().pending_timers == ()

@@ -1,0 +1,475 @@
+"""Starting and stopping an isolated Thespian actor system.
+
+`open_actor_system(runtime)` returns an `ActorSystemHandle` for one of two
+runtimes:
+
+- ``"inprocess"``: simpleSystemBase, private to the caller
+  (``transientUnique=True``) and with ``logDefs=False`` so nothing is added to
+  the root logger.
+- ``"local"``: multiprocTCPBase, one OS process per actor, fenced against the
+  hazards measured in FACTS.md:
+
+  * Bind: Thespian binds every TCP socket to all interfaces and unpickles
+    whatever arrives. Here every Thespian IP socket of this process and of
+    the processes it forks binds to loopback (`_loopback_bind_args` replaces
+    ``IPActorAddress.bindArgs``, the one place bind addresses come from) and
+    ``THESPIAN_BASE_IPADDR=127.0.0.1`` makes the advertised addresses match.
+    Both are process-wide and stay on once a local system has been opened.
+  * Admin port: each system gets a fresh free loopback port instead of 1900.
+  * Attach check: a random nonce is set as a capability at creation; the
+    admin that answers must report it, must have been forked by this call
+    and must own the listening port, or `ActorSystemStartError` is raised
+    (after a few fresh ports have been tried).
+  * Pipes: every forked process (admin, logger, actors) points fds 0, 1 and
+    2 at ``/dev/null`` / ``<log_dir>/processes.log`` right after the fork, so
+    a parent waiting on the caller's stdout/stderr never waits on them. The
+    caller's own descriptors are never touched. Thespian's ``thespian.log``
+    and the actors' `logging` output (``actors.log``) go to the log dir.
+  * Orphans: each system has a lifeline pipe whose write end only the
+    engine process holds. Every forked process of the system runs a daemon
+    thread blocked reading the other end; end of file means the engine is
+    gone (killed, crashed or exited without `shutdown`), and the process
+    calls ``os._exit(0)``.
+  * Accounting: every forked process appends ``pid ppid sid starttime`` to a
+    registry file; `ActorSystemHandle.pids` returns the live registered
+    processes, the processes in the admin's session and their descendants.
+    `ActorSystemHandle.shutdown` stops the system, waits, then SIGKILLs
+    whatever is left.
+
+Linux only for "local" (it reads ``/proc``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+
+import thespian.system.transport.IPBase as _ipbase
+import thespian.system.utilis as _thesplog_state
+from thespian.actors import ActorSystem
+from thespian.system.messages.status import Thespian_StatusReq, Thespian_SystemStatus
+
+from ..errors import AionError, InvalidArgument
+
+log = logging.getLogger("aion_actors.runtime.system")
+
+RUNTIMES = ("inprocess", "local")
+LOOPBACK = "127.0.0.1"
+NONCE_CAPABILITY = "Aion System Nonce"
+START_ATTEMPTS = 3
+
+
+class ActorSystemStartError(AionError):
+    """A local actor system could not be started as this engine's own."""
+
+
+# -- loopback-only binding -------------------------------------------------------------
+
+def _loopback_bind_args(self):
+    """`IPActorAddress.bindArgs` with the wildcard host replaced by loopback."""
+    host, *rest = self.bindname
+    if self.af == socket.AF_INET6 and host in ("", "::"):
+        host = "::1"
+    elif host in ("", "0.0.0.0"):
+        host = LOOPBACK
+    return ((host, *rest),)
+
+
+def _install_loopback_bind() -> None:
+    os.environ["THESPIAN_BASE_IPADDR"] = LOOPBACK
+    _ipbase.IPActorAddress.bindArgs = property(_loopback_bind_args)
+
+
+# -- what every forked process of a system does -----------------------------------------
+
+@dataclass
+class _Spawn:
+    """Set in the engine only while a local system is being created; forked copies keep it."""
+
+    lifeline_fd: int  # read end of the lifeline pipe
+    log_fd: int | None  # becomes fds 1 and 2 in the first child, then closed
+    log_dir: str
+    registry: str
+
+
+_spawn: _Spawn | None = None
+_lifeline_writers: set[int] = set()  # write ends held by this (engine) process
+_create_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    for fd in _lifeline_writers:  # only the engine may hold a write end
+        _close_quietly(fd)
+    _lifeline_writers.clear()
+    spawn = _spawn
+    if spawn is None:
+        return
+    try:
+        if spawn.log_fd is not None:
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.close(devnull)
+            os.dup2(spawn.log_fd, 1)
+            os.dup2(spawn.log_fd, 2)
+            os.close(spawn.log_fd)
+            spawn.log_fd = None
+        _thesplog_state._thesplog_file = os.path.join(spawn.log_dir, "thespian.log")
+        _thesplog_state._thesplog_old_file = _thesplog_state._thesplog_file + ".old"
+        _register(spawn.registry)
+        threading.Thread(target=_watch_lifeline, args=(spawn.lifeline_fd,),
+                         name="aion-lifeline", daemon=True).start()
+    except BaseException as exc:  # an unguarded process must not run
+        os.write(2, f"aion_actors: fork guard failed in {os.getpid()}: {exc!r}\n".encode())
+        os._exit(70)
+
+
+def _watch_lifeline(fd: int) -> None:
+    try:
+        while os.read(fd, 64):
+            pass
+    except OSError:
+        pass
+    os._exit(0)  # end of file: the engine process is gone
+
+
+def _register(registry: str) -> None:
+    pid = os.getpid()
+    _, ppid, sid, start = _proc_stat(pid)
+    fd = os.open(registry, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, f"{pid} {ppid} {sid} {start}\n".encode())
+    finally:
+        os.close(fd)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+# -- /proc ------------------------------------------------------------------------------
+
+def _proc_stat(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, ppid, session id, start time) of a process, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2:].split()
+    return fields[0].decode(), int(fields[1]), int(fields[3]), int(fields[19])
+
+
+def _all_processes() -> dict[int, tuple[str, int, int, int]]:
+    procs = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit() and (stat := _proc_stat(int(name))) is not None:
+            procs[int(name)] = stat
+    return procs
+
+
+def _is_running(stat) -> bool:
+    return stat is not None and stat[0] not in ("Z", "X")
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for name in names:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def _hex_ip(text: str) -> str:
+    raw = bytes.fromhex(text)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+    return socket.inet_ntop(socket.AF_INET6, words)
+
+
+def listening_sockets(pids) -> list[tuple[int, str, int]]:
+    """Every TCP socket in LISTEN state held by `pids`, as (pid, local ip, port)."""
+    found = []
+    for pid in sorted(pids):
+        inodes = _socket_inodes(pid)
+        for table in ("tcp", "tcp6"):
+            try:
+                with open(f"/proc/{pid}/net/{table}") as f:
+                    rows = f.read().splitlines()[1:]
+            except OSError:
+                continue
+            for row in rows:
+                cols = row.split()
+                if cols[3] == "0A" and int(cols[9]) in inodes:  # 0A: TCP_LISTEN
+                    ip, port = cols[1].split(":")
+                    found.append((pid, _hex_ip(ip), int(port, 16)))
+    return found
+
+
+# -- the handle -------------------------------------------------------------------------
+
+class ActorSystemHandle:
+    """One actor system this engine started; `shutdown` it when done (idempotent)."""
+
+    def __init__(self, runtime: str, system: ActorSystem | None, *, admin_port: int | None = None,
+                 log_dir: str | None = None, own_log_dir: bool = False,
+                 lifeline_fd: int | None = None, registry: str | None = None) -> None:
+        self.runtime = runtime
+        self.system = system
+        self.admin_port = admin_port
+        self.log_dir = log_dir
+        self._own_log_dir = own_log_dir
+        self._lifeline_fd = lifeline_fd
+        self._registry = registry
+        self._engine_pid = os.getpid()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __enter__(self) -> ActorSystemHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _entries(self) -> list[tuple[int, int, int, int]]:
+        try:
+            with open(self._registry) as f:
+                return [tuple(map(int, line.split())) for line in f if line.count(" ") == 3]
+        except (OSError, TypeError):
+            return []
+
+    @property
+    def admin_pid(self) -> int | None:
+        """The admin: the registered process forked after its parent's setsid()."""
+        for pid, ppid, sid, _ in self._entries():
+            if sid == ppid:
+                return pid
+        return None
+
+    def _members(self) -> dict[int, int]:
+        """pid -> start time of every running process of this system."""
+        entries = self._entries()
+        if not entries:
+            return {}
+        procs = _all_processes()
+        sessions = {sid for _, ppid, sid, _ in entries if sid == ppid}  # the admin's session
+        members = {pid for pid, _, _, start in entries
+                   if _is_running(procs.get(pid)) and procs[pid][3] == start}
+        members |= {pid for pid, st in procs.items() if st[2] in sessions and _is_running(st)}
+        children: dict[int, list[int]] = {}
+        for pid, st in procs.items():
+            children.setdefault(st[1], []).append(pid)
+        todo = list(members)
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in members and _is_running(procs[child]):
+                    members.add(child)
+                    todo.append(child)
+        members.discard(self._engine_pid)
+        return {pid: procs[pid][3] for pid in members}
+
+    def pids(self) -> set[int]:
+        """The running processes of this system (admin, logger, actors); empty for inprocess."""
+        return set(self._members())
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop the system; after `timeout` seconds SIGKILL any of its processes still running.
+
+        Thespian's own shutdown request may itself block up to 10 s if the
+        admin does not answer.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop(timeout, ask_admin=True)
+
+    def _stop(self, timeout: float, *, ask_admin: bool) -> None:
+        if self.runtime == "inprocess":
+            self.system.shutdown()
+            return
+        tracked = self._members()
+        try:
+            if self.system is not None:
+                if ask_admin:
+                    self.system.shutdown()
+                else:  # not ours: leave that admin alone, just drop our endpoint
+                    self.system._systemBase.transport.close()
+        except Exception:
+            log.exception("actor system shutdown request failed; killing its processes")
+        finally:
+            if self._lifeline_fd is not None:  # end of file for every process still running
+                _lifeline_writers.discard(self._lifeline_fd)
+                _close_quietly(self._lifeline_fd)
+                self._lifeline_fd = None
+            self._reap_and_kill(tracked, time.monotonic() + timeout)
+
+    def _reap_and_kill(self, tracked: dict[int, int], deadline: float) -> None:
+        def running() -> dict[int, int]:
+            tracked.update(self._members())
+            for pid, start in list(tracked.items()):
+                stat = _proc_stat(pid)
+                if not _is_running(stat) or stat[3] != start:
+                    del tracked[pid]
+            return tracked
+
+        while running() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for attempt in range(50):
+            if not running():
+                break
+            for pid, start in tracked.items():
+                stat = _proc_stat(pid)
+                if _is_running(stat) and stat[3] == start:  # same process, not a reused pid
+                    if attempt == 0:
+                        log.warning("actor system process %d outlived shutdown; SIGKILL", pid)
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            time.sleep(0.02)
+        self._reap_children()
+        if self._own_log_dir and self.log_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+
+    def _reap_children(self) -> None:
+        """Collect the exited process Thespian forks in the engine (it never waits for it)."""
+        for pid, ppid, _, start in self._entries():
+            stat = _proc_stat(pid)
+            if ppid == self._engine_pid and stat is not None and stat[3] == start:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+
+    def _ownership_problem(self, nonce: str) -> str | None:
+        admin_pid = self.admin_pid
+        if admin_pid is None:
+            return f"no admin was started for port {self.admin_port} (is another process on it?)"
+        if not any(port == self.admin_port for _, _, port in listening_sockets([admin_pid])):
+            return f"the admin this engine started does not own port {self.admin_port}"
+        admin = self.system._systemBase.adminAddr
+        status = self.system.ask(admin, Thespian_StatusReq(), 5)
+        if not isinstance(status, Thespian_SystemStatus):
+            return f"the admin on port {self.admin_port} did not answer a status request"
+        if status.capabilities.get(NONCE_CAPABILITY) != nonce:
+            return f"the admin on port {self.admin_port} belongs to another actor system"
+        return None
+
+
+# -- opening ----------------------------------------------------------------------------
+
+def open_actor_system(runtime: str, *, log_dir: str | None = None) -> ActorSystemHandle:
+    """Start a new actor system that only this engine uses.
+
+    Args:
+        runtime: "inprocess" or "local" (see the module docstring).
+        log_dir: "local" only: where thespian.log, actors.log and
+            processes.log go. Default: a temporary directory removed at
+            shutdown.
+
+    Raises:
+        InvalidArgument: unknown runtime.
+        ActorSystemStartError: no isolated local system could be started.
+    """
+    if runtime == "inprocess":
+        return ActorSystemHandle(runtime, ActorSystem("simpleSystemBase", transientUnique=True,
+                                                      logDefs=False))
+    if runtime != "local":
+        raise InvalidArgument(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    _install_loopback_bind()
+    own_log_dir = log_dir is None
+    log_dir = log_dir if log_dir is not None else tempfile.mkdtemp(prefix="aion-actors-")
+    os.makedirs(log_dir, exist_ok=True)
+    problem: object = None
+    for _ in range(START_ATTEMPTS):
+        handle, nonce, error = _start_local(log_dir)
+        if error is None:
+            problem = handle._ownership_problem(nonce)
+            if problem is None:
+                handle._own_log_dir = own_log_dir
+                handle._reap_children()
+                return handle
+        else:
+            problem = error
+        handle._closed = True
+        handle._stop(2.0, ask_admin=False)
+    if own_log_dir:
+        shutil.rmtree(log_dir, ignore_errors=True)
+    raise ActorSystemStartError(
+        f"could not start an isolated local actor system in {START_ATTEMPTS} attempts: {problem}"
+    ) from (problem if isinstance(problem, BaseException) else None)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def _log_defs(log_dir: str) -> dict:
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"file": {"class": "logging.FileHandler", "formatter": "plain",
+                              "filename": os.path.join(log_dir, "actors.log")}},
+        "root": {"handlers": ["file"], "level": "WARNING"},
+    }
+
+
+def _start_local(log_dir: str) -> tuple[ActorSystemHandle, str, Exception | None]:
+    global _spawn
+    port, nonce = _free_port(), secrets.token_hex(16)
+    registry = os.path.join(log_dir, f"pids-{port}-{nonce[:8]}")
+    read_fd, write_fd = os.pipe()
+    log_fd = os.open(os.path.join(log_dir, "processes.log"),
+                     os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    system, error = None, None
+    with _create_lock:
+        _lifeline_writers.add(write_fd)
+        _spawn = _Spawn(read_fd, log_fd, log_dir, registry)
+        for stream in (sys.stdout, sys.stderr):  # or a child would write the buffer again
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        try:
+            system = ActorSystem("multiprocTCPBase", {"Admin Port": port, NONCE_CAPABILITY: nonce},
+                                 logDefs=_log_defs(log_dir), transientUnique=True)
+        except Exception as exc:
+            error = exc
+        finally:
+            _spawn = None
+            os.close(read_fd)
+            os.close(log_fd)
+    handle = ActorSystemHandle("local", system, admin_port=port, log_dir=log_dir,
+                               lifeline_fd=write_fd, registry=registry)
+    return handle, nonce, error
