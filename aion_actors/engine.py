@@ -206,37 +206,43 @@ class WorkflowHandle:
         """Wait for the last run of the chain to end; return its value.
 
         Raises `WorkflowFailed` (with `.cause`), `WorkflowCancelled`,
-        `WorkflowTimedOut`, or the built-in `TimeoutError` when `timeout`
-        seconds pass first.
+        `WorkflowTimedOut`, `WorkflowNotFound`, or the built-in
+        `TimeoutError` when `timeout` seconds pass first. A run served by
+        this engine answers when it closes; one served by another process
+        is followed by polling the store.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        waiter = None
+        waiter = self.engine._driver.request(lambda corr: WaitResult(corr, self.workflow_id)) \
+            if self.engine._driver is not None else None
+        polled = False
         while True:
-            summary = self.engine._summary(self.workflow_id)
-            if summary is None:
-                raise WorkflowNotFound(self.workflow_id)
-            if summary.closed_at is not None:
-                return self._outcome()
-            if waiter is None and self.engine._driver is not None:
-                waiter = self.engine._driver.request(lambda corr: WaitResult(corr, self.workflow_id))
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise TimeoutError(f"workflow {self.workflow_id!r} did not finish within {timeout}s")
             wait = _POLL if remaining is None else min(_POLL, remaining)
-            try:
-                if waiter is not None:
-                    waiter.result(wait)
+            if waiter is not None:
+                try:
+                    closed = waiter.result(wait)
+                except concurrent.futures.TimeoutError:
+                    closed = None
                 else:
-                    time.sleep(wait)
-            except concurrent.futures.TimeoutError:
-                pass
+                    if closed is not None:
+                        return self._outcome(*closed)
+                    waiter = None  # closed before we asked: the store has it
+            elif polled:
+                time.sleep(wait)
+            polled = True
+            summary = self.engine._summary(self.workflow_id)
+            if summary is None:
+                raise WorkflowNotFound(self.workflow_id)
+            if summary.closed_at is not None:
+                history = self.engine._history(self.workflow_id)
+                started = next(e.event for e in reversed(history) if isinstance(e.event, ev.WorkflowStarted))
+                return self._outcome(started.workflow_type, history[-1].event)
 
-    def _outcome(self) -> Any:
-        history = self.engine._history(self.workflow_id)
-        last = history[-1].event
+    def _outcome(self, workflow_type: str, last: ev.Event) -> Any:
         if isinstance(last, ev.WorkflowCompleted):
-            started = next(e.event for e in reversed(history) if isinstance(e.event, ev.WorkflowStarted))
-            definition = self.engine.registry.workflows.get(started.workflow_type)
+            definition = self.engine.registry.workflows.get(workflow_type)
             annotation = converter.return_annotation(definition.fn) if definition else Any
             return converter.decode_value(last.result, annotation)
         if isinstance(last, ev.WorkflowFailed):

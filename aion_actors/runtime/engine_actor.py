@@ -101,7 +101,9 @@ class EngineActor(Actor):
     # -- requests ------------------------------------------------------------
 
     def _start(self, msg: StartWorkflow) -> None:
-        if self.residency(msg.workflow_id) != UNKNOWN:
+        # Only resident runs are checked here; for the others the store's create
+        # (expected seq 0) is the arbiter, and its conflict becomes WorkflowAlreadyExists.
+        if msg.workflow_id in self.runs:
             self._reply(msg.corr, False, WorkflowAlreadyExists(msg.workflow_id))
             return
         recorder = self.createActor(Recorder)
@@ -140,6 +142,9 @@ class EngineActor(Actor):
             self.context.wheel.disarm(msg.workflow_id, msg.timer_id)
 
     def _wait(self, msg: WaitResult) -> None:
+        if msg.workflow_id in self.runs:
+            self.waiters.setdefault(msg.workflow_id, []).append(msg.corr)
+            return
         where = self.residency(msg.workflow_id)
         if where == UNKNOWN:
             self._reply(msg.corr, False, WorkflowNotFound(msg.workflow_id))
@@ -192,7 +197,7 @@ class EngineActor(Actor):
         if recorder is not None:
             self.send(recorder, ActorExitRequest())
         for corr in self.waiters.pop(msg.workflow_id, []):
-            self._reply(corr, True)
+            self._reply(corr, True, (msg.workflow_type, msg.outcome))
         if msg.parent_workflow_id is not None and msg.outcome is not None:
             self._tell_parent(msg.parent_workflow_id, msg.workflow_id, msg.outcome)
 

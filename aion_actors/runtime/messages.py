@@ -118,6 +118,7 @@ class RunClosed:
     status: str
     outcome: ev.Event | None = None
     parent_workflow_id: str | None = None
+    workflow_type: str = ""
 
 
 @dataclass(frozen=True, slots=True)

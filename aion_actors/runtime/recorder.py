@@ -160,7 +160,7 @@ class Recorder(Actor):
             self._reply(purpose[2], purpose[1], True, None)
         if self.status is not None and self.status.is_terminal and not self.pending:
             self.send(self.engine, RunClosed(self.workflow_id, self.status.value, recorded[-1].event,
-                                             self.parent_workflow_id))
+                                             self.parent_workflow_id, self.workflow_type))
 
     def _fence(self, error: BaseException) -> None:
         """A second writer (or a failing store): stop writing, stop the run, tell the engine."""

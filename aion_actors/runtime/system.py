@@ -102,8 +102,14 @@ class _Spawn:
 
 
 _spawn: _Spawn | None = None
+_forking_pid = 0  # the parent's pid, as a child sees it right after the fork
 _lifeline_writers: set[int] = set()  # write ends held by this (engine) process
 _create_lock = threading.Lock()
+
+
+def _before_fork() -> None:
+    global _forking_pid
+    _forking_pid = os.getpid()
 
 
 def _after_fork_in_child() -> None:
@@ -143,7 +149,8 @@ def _watch_lifeline(fd: int) -> None:
 
 def _register(registry: str) -> None:
     pid = os.getpid()
-    _, ppid, sid, start = _proc_stat(pid)
+    _, _, sid, start = _proc_stat(pid)
+    ppid = _forking_pid  # not getppid(): the parent may already have exited
     fd = os.open(registry, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, f"{pid} {ppid} {sid} {start}\n".encode())
@@ -151,7 +158,7 @@ def _register(registry: str) -> None:
         os.close(fd)
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def _close_quietly(fd: int) -> None:
@@ -265,11 +272,16 @@ class ActorSystemHandle:
         except (OSError, TypeError):
             return []
 
+    def _is_admin(self, ppid: int, sid: int) -> bool:
+        # Thespian forks a process that calls setsid() and forks the admin:
+        # the admin's parent leads its session and is not the engine.
+        return sid == ppid != self._engine_pid
+
     @property
     def admin_pid(self) -> int | None:
-        """The admin: the registered process forked after its parent's setsid()."""
+        """The process id of the admin this engine started."""
         for pid, ppid, sid, _ in self._entries():
-            if sid == ppid:
+            if self._is_admin(ppid, sid):
                 return pid
         return None
 
@@ -279,7 +291,8 @@ class ActorSystemHandle:
         if not entries:
             return {}
         procs = _all_processes()
-        sessions = {sid for _, ppid, sid, _ in entries if sid == ppid}  # the admin's session
+        sessions = {sid for _, ppid, sid, _ in entries if self._is_admin(ppid, sid)}
+        sessions.discard(os.getsid(0))  # never the engine's own session
         members = {pid for pid, _, _, start in entries
                    if _is_running(procs.get(pid)) and procs[pid][3] == start}
         members |= {pid for pid, st in procs.items() if st[2] in sessions and _is_running(st)}
