@@ -1,0 +1,175 @@
+"""The dialect-specific corners of `SqlStore`, kept narrow and in one place.
+
+Everything here answers "how does SQLite differ from PostgreSQL?": URL
+checking, engine and connection set-up, the upsert construct, the schema
+lock, and turning driver errors into `StoreError`s that say what to do.
+The store itself runs one code path on both.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Any, Callable
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from .errors import StoreError
+
+DURABILITIES = ("process", "fsync")
+URL_FORMS = "sqlite:///path.db, sqlite:// (in memory) or postgresql+psycopg://user@host/db"
+BUSY_TIMEOUT_S = 30.0
+# Connection option telling the SQLite "begin" hook to take the write lock up front.
+WRITE = "aion_write"
+# Errors a driver may raise outside SQLAlchemy's wrapping (e.g. from a connect hook).
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, sqlite3.Error)
+# PostgreSQL SQLSTATEs meaning "this transaction lost a race; running it again is safe".
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}
+# Any fixed key works: it only serialises concurrent schema creation.
+_SCHEMA_LOCK_KEY = 0x61696F6E
+
+
+class RetryableConflict(StoreError):
+    """A PostgreSQL serialization failure or deadlock; the whole transaction may be rerun."""
+
+
+def parse_url(url: object) -> URL:
+    """Check a store URL and pin the PostgreSQL driver to psycopg 3."""
+    if not isinstance(url, str) or not url.strip():
+        raise StoreError(f"store URL must be a non-empty string such as {URL_FORMS}; got {url!r}")
+    try:
+        parsed = make_url(url)
+        parsed.port  # noqa: B018 - a non-numeric port only fails when read
+    except (ArgumentError, ValueError) as exc:
+        shown = re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)  # never echo a password
+        raise StoreError(f"cannot read store URL {shown!r}: expected {URL_FORMS}") from exc
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "sqlite" and driver in ("", "pysqlite"):
+        return parsed
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        return parsed.set(drivername="postgresql+psycopg")
+    raise StoreError(
+        f"unsupported store URL {parsed.render_as_string(hide_password=True)!r}: expected {URL_FORMS}"
+    )
+
+
+def describe(url: URL) -> str:
+    """How error messages name the database (never with its password)."""
+    if is_sqlite(url):
+        return "an in-memory SQLite database" if is_sqlite_memory(url) else f"SQLite database {url.database!r}"
+    return f"PostgreSQL database {url.render_as_string(hide_password=True)!r}"
+
+
+def is_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite"
+
+
+def is_sqlite_memory(url: URL) -> bool:
+    return is_sqlite(url) and url.database in (None, "", ":memory:")
+
+
+def build_engine(url: URL, durability: str, *, pool_size: int, max_overflow: int) -> Engine:
+    """An engine whose connections are set up for the store's transactions.
+
+    SQLite: WAL, a busy timeout, `synchronous` from `durability`, and BEGIN
+    emitted by us so writers take the lock at BEGIN (`BEGIN IMMEDIATE`)
+    instead of failing to upgrade a read lock mid-transaction. PostgreSQL:
+    commits are always durable (`durability` is ignored), READ COMMITTED.
+    """
+    if durability not in DURABILITIES:
+        raise StoreError(f"durability must be one of {', '.join(map(repr, DURABILITIES))}; got {durability!r}")
+    if not is_sqlite(url):
+        return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    if is_sqlite_memory(url):
+        # One connection, or every thread would see its own empty database.
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                               connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S})
+    synchronous = "NORMAL" if durability == "process" else "FULL"
+    wal = not is_sqlite_memory(url)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver must not BEGIN on its own
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            if wal:
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute(f"PRAGMA synchronous = {synchronous}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Straight to the driver: this runs once per transaction, on the hot path.
+        conn.connection.driver_connection.execute(
+            "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
+
+    return engine
+
+
+def insert_for(dialect: Dialect) -> Callable[..., Any]:
+    """The `insert` that knows `ON CONFLICT` for this dialect."""
+    return sqlite_dialect.insert if dialect.name == "sqlite" else pg_dialect.insert
+
+
+def lock_schema(conn: Connection) -> None:
+    """Serialise schema creation between processes (SQLite's BEGIN IMMEDIATE already does)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+
+
+def translate(exc: BaseException, action: str, where: str) -> StoreError:
+    """A `StoreError` saying what went wrong while `action` on `where`, and what to do."""
+    orig = getattr(exc, "orig", None) or exc
+    detail = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    low = detail.lower()
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return RetryableConflict(f"{where}: transaction lost a race while {action} ({detail}); retry it")
+    if "database is locked" in low or "database table is locked" in low:
+        return StoreError(
+            f"{where} stayed locked by another writer for longer than the busy timeout "
+            f"({BUSY_TIMEOUT_S:g} s) while {action}: another process holds a long transaction; "
+            f"retry later or stop that process"
+        )
+    if "unable to open database file" in low:
+        return StoreError(f"cannot open {where}: check that its directory exists and is writable")
+    if "file is not a database" in low or "malformed" in low:
+        return StoreError(f"{where} is not a readable SQLite database ({detail}); "
+                          f"point the URL at another file or restore a backup")
+    if "readonly" in low or "read-only" in low:
+        return StoreError(f"{where} is read-only ({detail}); the store needs write access")
+    from_psycopg = type(orig).__module__.startswith("psycopg")
+    # psycopg reports a failed connection as an OperationalError without SQLSTATE.
+    if (sqlstate or "").startswith("08") or (from_psycopg and sqlstate is None) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return StoreError(f"cannot connect to {where} ({detail}); check that the server is running "
+                          f"and the URL (postgresql+psycopg://user@host:port/db) is right")
+    return StoreError(f"database error while {action} on {where}: {detail}")
+
+
+class Prepared:
+    """A statement compiled once for a dialect and run through `exec_driver_sql`.
+
+    Bulk writes go this way because SQLAlchemy's per-row parameter processing
+    was a fifth of a batched append's time. Rows must already hold values the
+    driver takes as they are (str, int, bool, bytes, None).
+    """
+
+    def __init__(self, stmt: Any, dialect: Dialect) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = compiled.string
+        self._order = compiled.positiontup  # None under a named paramstyle (psycopg)
+
+    def run(self, conn: Connection, rows: list[dict[str, Any]]) -> Any:
+        order = self._order
+        params = [tuple(row[key] for key in order) for row in rows] if order else rows
+        return conn.exec_driver_sql(self.sql, params)

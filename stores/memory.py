@@ -1,0 +1,176 @@
+"""The in-memory reference store: same semantics as the SQL store, no durability.
+
+Everything sits behind one lock, so every operation is atomic with respect to
+every other. Records are frozen dataclasses holding `bytes`, so handing them
+out directly is as safe as copying them.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Sequence
+
+from .base import (
+    Append,
+    EventStore,
+    RunSummary,
+    StoredEvent,
+    TimerRow,
+    WorkflowFilter,
+    WorkflowSummary,
+    check_append,
+    checksum,
+    verify,
+)
+from .errors import SequenceConflict, StoreError
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
+
+
+@dataclass
+class _Workflow:
+    workflow_type: str
+    status: str
+    started_at: datetime
+    closed_at: datetime | None = None
+    # (event, crc) in seq order: events[i] has seq i + 1.
+    events: list[tuple[StoredEvent, int]] = field(default_factory=list)
+    runs: list[RunSummary] = field(default_factory=list)
+
+    def summary(self, workflow_id: str) -> WorkflowSummary:
+        return WorkflowSummary(workflow_id, self.workflow_type, self.status, self.started_at,
+                               self.closed_at, len(self.runs), len(self.events))
+
+
+class InMemoryStore(EventStore):
+    """A process-local `EventStore`; the reference the SQL store is tested against."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._workflows: dict[str, _Workflow] = {}  # insertion order is creation order
+        self._timers: dict[tuple[str, str], datetime] = {}
+
+    # -- writing ---------------------------------------------------------
+
+    def append_batch(self, appends: Sequence[Append]) -> list[SequenceConflict | None]:
+        for append in appends:
+            check_append(append)
+        with self._lock:
+            return [self._apply(append) for append in appends]
+
+    def _apply(self, append: Append) -> SequenceConflict | None:
+        wf = self._workflows.get(append.workflow_id)
+        found = len(wf.events) if wf is not None else 0
+        if append.expected_seq != found:  # an existing workflow has >= 1 event, so 0 conflicts too
+            return SequenceConflict(append.workflow_id, append.expected_seq, found)
+        first, last = _utc(append.events[0].recorded_at), _utc(append.events[-1].recorded_at)
+        if wf is None:
+            assert append.state is not None  # check_append guarantees it on create
+            wf = _Workflow(append.state.workflow_type, append.state.status, first)
+            self._workflows[append.workflow_id] = wf
+        for event in append.events:
+            if type(event.data) is not bytes or event.recorded_at.tzinfo is not timezone.utc:
+                # Keep an immutable copy of a bytearray; read back in UTC like the SQL store.
+                event = StoredEvent(event.workflow_id, event.seq, event.run_id, event.type,
+                                    _utc(event.recorded_at), bytes(event.data))
+            wf.events.append((event, checksum(event.data)))
+            run = wf.runs[-1] if wf.runs else None
+            if run is None or run.run_id != event.run_id:
+                wf.runs.append(RunSummary(event.run_id, event.seq, event.seq,
+                                          event.recorded_at, event.recorded_at))
+            else:
+                wf.runs[-1] = RunSummary(run.run_id, run.first_seq, event.seq, run.started_at,
+                                         event.recorded_at)
+        if append.state is not None:
+            wf.workflow_type = append.state.workflow_type
+            wf.status = append.state.status
+            wf.closed_at = last if append.state.closed else None
+        for timer_id in append.cancel_timers:
+            self._timers.pop((append.workflow_id, timer_id), None)
+        for timer in append.schedule_timers:
+            self._timers[(timer.workflow_id, timer.timer_id)] = _utc(timer.fire_at)
+        return None
+
+    # -- reading ---------------------------------------------------------
+
+    def read_history_from(self, workflow_id: str, from_seq: int) -> list[StoredEvent]:
+        with self._lock:
+            wf = self._workflows.get(workflow_id)
+            rows = list(wf.events[max(from_seq, 1) - 1:]) if wf is not None else []
+        return [verify(event, crc) for event, crc in rows]
+
+    def read_run_chain(self, workflow_id: str) -> list[RunSummary]:
+        with self._lock:
+            wf = self._workflows.get(workflow_id)
+            return list(wf.runs) if wf is not None else []
+
+    def get_summary(self, workflow_id: str) -> WorkflowSummary | None:
+        with self._lock:
+            wf = self._workflows.get(workflow_id)
+            return wf.summary(workflow_id) if wf is not None else None
+
+    def list_workflow_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._workflows)
+
+    def list_active(self) -> list[WorkflowSummary]:
+        with self._lock:
+            active = [wf.summary(wid) for wid, wf in self._workflows.items() if wf.closed_at is None]
+        return sorted(active, key=lambda s: (s.started_at, s.workflow_id))
+
+    def query(self, filter: WorkflowFilter = WorkflowFilter()) -> list[WorkflowSummary]:
+        with self._lock:
+            summaries = [wf.summary(wid) for wid, wf in self._workflows.items()]
+        statuses = filter.statuses()
+
+        def matches(s: WorkflowSummary) -> bool:
+            if filter.workflow_type is not None and s.workflow_type != filter.workflow_type:
+                return False
+            if statuses is not None and s.status not in statuses:
+                return False
+            if filter.started_after is not None and s.started_at < filter.started_after:
+                return False
+            if filter.started_before is not None and s.started_at > filter.started_before:
+                return False
+            if filter.closed_after is not None and (s.closed_at is None or s.closed_at < filter.closed_after):
+                return False
+            if filter.closed_before is not None and (s.closed_at is None or s.closed_at > filter.closed_before):
+                return False
+            return True
+
+        found = sorted((s for s in summaries if matches(s)), key=lambda s: s.workflow_id)
+        found.sort(key=lambda s: s.started_at, reverse=True)  # stable: ties keep workflow_id order
+        found = found[filter.offset:]
+        return found if filter.limit is None else found[:filter.limit]
+
+    # -- timers ----------------------------------------------------------
+
+    def schedule_timer(self, workflow_id: str, timer_id: str, fire_at: datetime) -> None:
+        if fire_at.tzinfo is None:
+            raise StoreError(f"timer {timer_id!r} has a naive fire_at")
+        with self._lock:
+            self._timers[(workflow_id, timer_id)] = _utc(fire_at)
+
+    def cancel_timer(self, workflow_id: str, timer_id: str) -> None:
+        with self._lock:
+            self._timers.pop((workflow_id, timer_id), None)
+
+    def _sorted_timers(self) -> list[TimerRow]:
+        rows = [TimerRow(wid, tid, fire_at) for (wid, tid), fire_at in self._timers.items()]
+        return sorted(rows, key=lambda t: (t.fire_at, t.workflow_id, t.timer_id))
+
+    def expired_timers(self, as_of: datetime) -> list[TimerRow]:
+        with self._lock:
+            return [t for t in self._sorted_timers() if t.fire_at <= as_of]
+
+    def next_timer_due(self) -> datetime | None:
+        with self._lock:
+            return min(self._timers.values(), default=None)
+
+    def timers_of(self, workflow_id: str) -> list[TimerRow]:
+        with self._lock:
+            return [t for t in self._sorted_timers() if t.workflow_id == workflow_id]

@@ -1,0 +1,84 @@
+"""The SQL schema of `SqlStore`, declared once for SQLite and PostgreSQL.
+
+Timestamps are integer microseconds since the Unix epoch (UTC): both backends
+store and compare them exactly, and no driver gets to guess a time zone.
+`SCHEMA_VERSION` is written into `aion_meta`; a store refuses a database
+whose version it does not know rather than guessing at its layout.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
+
+SCHEMA_VERSION = "1"
+
+metadata = MetaData()
+
+aion_meta = Table(
+    "aion_meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+workflows = Table(
+    "workflows",
+    metadata,
+    # A surrogate key gives "creation order" for free (SQLite rowid, PostgreSQL
+    # identity) where `started_at_us` is caller-supplied and may not be monotonic.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("workflow_id", Text, nullable=False, unique=True),
+    Column("workflow_type", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("closed", Boolean, nullable=False),
+    Column("started_at_us", BigInteger, nullable=False),
+    Column("closed_at_us", BigInteger, nullable=True),
+    Column("last_seq", Integer, nullable=False),
+    Column("run_count", Integer, nullable=False),
+    Column("last_run_id", Text, nullable=False),
+    Index("ix_workflows_status", "status"),
+    Index("ix_workflows_workflow_type", "workflow_type"),
+    Index("ix_workflows_closed", "closed"),
+    Index("ix_workflows_started_at_us", "started_at_us"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("workflow_id", Text, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("run_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("recorded_at_us", BigInteger, nullable=False),
+    # Nullable on purpose: a damaged row must be readable far enough to be
+    # reported as corrupted (`stores.base.verify`), not fail inside the driver.
+    Column("data", LargeBinary, nullable=True),
+    Column("crc", BigInteger, nullable=True),
+    # SQLite keeps its rowid here on purpose: many workflows append at once, and
+    # a rowid table takes their rows in arrival order (a few dirty pages per
+    # commit) where clustering on (workflow_id, seq) dirtied one page per
+    # workflow and halved batched-append throughput.
+    PrimaryKeyConstraint("workflow_id", "seq"),
+)
+
+timers = Table(
+    "timers",
+    metadata,
+    Column("workflow_id", Text, nullable=False),
+    Column("timer_id", Text, nullable=False),
+    Column("fire_at_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("workflow_id", "timer_id"),
+    Index("ix_timers_fire_at_us", "fire_at_us"),
+    sqlite_with_rowid=False,
+)

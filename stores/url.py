@@ -1,0 +1,32 @@
+"""`open_store`: from a URL string to an `EventStore`."""
+
+from __future__ import annotations
+
+from .base import EventStore
+from .errors import StoreError
+
+_FORMS = "sqlite:///path.db, sqlite:// (SQLite in memory), postgresql+psycopg://user@host/db or memory:"
+
+
+def open_store(url: str = "sqlite:///aion.db", *, durability: str = "process") -> EventStore:
+    """Open the store a URL names.
+
+    Args:
+        url: `sqlite:///path.db`, `sqlite://`, `postgresql+psycopg://user@host/db`,
+            or `memory:` for the process-local `InMemoryStore` (nothing survives
+            the process; `durability` is ignored there).
+        durability: `"process"` or `"fsync"`; see `stores.sql.SqlStore`.
+
+    Raises:
+        StoreError: the URL is not one of the forms above, or the database
+            cannot be opened.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise StoreError(f"store URL must be a non-empty string: one of {_FORMS}; got {url!r}")
+    if url.strip() == "memory:":
+        from .memory import InMemoryStore  # deferred: the SQL stack is not needed for it
+
+        return InMemoryStore()
+    from .sql import SqlStore
+
+    return SqlStore(url, durability=durability)
