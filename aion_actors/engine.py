@@ -24,7 +24,8 @@ from .errors import (AionError, InvalidArgument, WorkflowCancelled, WorkflowFail
                      WorkflowTimedOut)
 from .ids import check_workflow_id, new_workflow_id
 from .runtime.activities import ActivityRunner
-from .runtime.context import RuntimeContext, store_errors
+from .ids import new_run_id
+from .runtime.context import Blueprint, RuntimeContext, forget_blueprint, register_blueprint, store_errors
 from .runtime.driver import Driver
 from .runtime.facade import ActorEngineHandle
 from .runtime.messages import Recover, StartWorkflow, WaitResult
@@ -32,7 +33,9 @@ from .seam import Residency
 from .services import QueryService, SignalService
 from .status import WorkflowStatus
 
-RUNTIMES = ("inprocess",)
+RUNTIMES = ("inprocess", "local")
+INPROCESS_MAX_RESIDENT = 10_000
+LOCAL_MAX_RESIDENT = 64  # each resident run is two OS processes (Recorder, run) plus one per running activity
 _POLL = 0.25
 
 
@@ -65,27 +68,37 @@ class Engine:
         store: a store URL (`sqlite:///aion.db`, `sqlite://`, `postgresql+psycopg://...`,
             `memory:`) or an `EventStore`.
         workflows / activities: the `@workflow.defn` / `@activity.defn` functions served.
-        runtime: `"inprocess"` (one engine thread drives lightweight actors).
+        runtime: `"inprocess"` (the default: one engine thread drives lightweight
+            actors) or `"local"` (every actor an OS process on this machine, bound
+            to loopback, for isolation; needs a file or PostgreSQL store).
         durability: SQLite only: `"process"` (survives a process crash) or `"fsync"`.
         activity_workers: threads for blocking activity code.
         idle_timeout: seconds a run waiting on signals/timers/children stays resident
             without traffic before it is passivated (its actors stopped; rebuilt by
             replay when something arrives).
         max_resident: resident runs beyond which the least recently used idle ones
-            are passivated.
+            are passivated, and new or revived runs wait for room (default 10,000
+            in process, 64 on "local", where each resident run costs OS processes).
     """
 
     def __init__(self, store: str | EventStore = "sqlite:///aion.db", *, workflows: Sequence[Callable] = (),
                  activities: Sequence[Callable] = (), runtime: str = "inprocess", durability: str = "process",
-                 activity_workers: int = 32, idle_timeout: float = 60.0, max_resident: int = 10_000) -> None:
+                 activity_workers: int = 32, idle_timeout: float = 60.0, max_resident: int | None = None) -> None:
         if runtime not in RUNTIMES:
             raise InvalidArgument(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
+        if runtime == "local" and (not isinstance(store, str) or store in ("memory:", "sqlite://")
+                                   or store.startswith("sqlite:///:memory:")):
+            raise InvalidArgument("runtime 'local' runs actors in other processes: give it a store URL they can "
+                                  "open too (sqlite:///path.db or postgresql+psycopg://...)")
+        self.runtime = runtime
         self.registry = Registry(list(workflows), list(activities))
         self._store_arg = store
         self._durability = durability
         self._activity_workers = activity_workers
         if not isinstance(idle_timeout, (int, float)) or idle_timeout < 0:
             raise InvalidArgument(f"idle_timeout must be >= 0 seconds, got {idle_timeout!r}")
+        if max_resident is None:
+            max_resident = LOCAL_MAX_RESIDENT if runtime == "local" else INPROCESS_MAX_RESIDENT
         if not isinstance(max_resident, int) or max_resident < 1:
             raise InvalidArgument(f"max_resident must be an int >= 1, got {max_resident!r}")
         self._residency_limits = (float(idle_timeout), max_resident)
@@ -110,8 +123,16 @@ class Engine:
                                 self._activity_workers)
         self._context = RuntimeContext(self.store, self.registry, runner, idle_timeout=self._residency_limits[0],
                                        max_resident=self._residency_limits[1])
-        self._driver = Driver(self._context)
-        self._driver.start()
+        self._engine_id = new_run_id()
+        if self.runtime == "local":
+            register_blueprint(self._engine_id, Blueprint(self._store_arg, self._durability, self.registry,
+                                                          *self._residency_limits))
+        self._driver = Driver(self._context, self._engine_id, self.runtime)
+        try:
+            self._driver.start()
+        except BaseException:
+            self.close()
+            raise
         self.seam = ActorEngineHandle(lambda msg: self._driver.tell(None, msg), self._driver.request)
         self.resumed = self._call(lambda corr: Recover(corr), 60)
         return self
@@ -121,6 +142,7 @@ class Engine:
             self._driver.stop()
             self._context.activities.shutdown()
             self._driver = None
+            forget_blueprint(self._engine_id)
         if self.store is not None and self._owns_store:
             self.store.close()
             self.store = None

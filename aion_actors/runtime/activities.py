@@ -1,8 +1,11 @@
 """Where activity code runs: never on the thread that drives the actors.
 
-Sync activities run on a thread pool; `async def` activities on one asyncio
-loop in a thread of its own. Each outcome is posted back to the driver as a
-message for the attempt's actor.
+In-process runtime (`ActivityRunner`): sync activities run on a thread pool,
+`async def` activities on one asyncio loop in a thread of its own, and each
+outcome is posted back to the driver as a message for the attempt's actor.
+Multi-process runtime (`InlineActivityRunner`): the attempt's actor is an OS
+process of its own, so it runs the attempt right there; blocking it blocks
+no one else, and a crash of the code kills only that process.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any, Callable
 from .. import converter
 from ..activity import ActivityContext, ActivityInfo, current
 from ..definitions import Registry
-from ..errors import ApplicationError, Failure
+from ..errors import Failure
 from ..instance import failure_from
 from .messages import AttemptDone, Heartbeat, RunAttempt
 
@@ -24,34 +27,94 @@ def attempt_key(attempt: RunAttempt) -> tuple:
     return (attempt.workflow_id, attempt.activity_id, attempt.attempt)
 
 
-class ActivityRunner:
-    def __init__(self, registry: Registry, post: Callable[[Any, Any], None], workers: int = 32) -> None:
+class _Attempts:
+    """Turning one `RunAttempt` into an `AttemptDone`, whatever the code does."""
+
+    def __init__(self, registry: Registry) -> None:
         self.registry = registry
+
+    def _unknown(self, attempt: RunAttempt) -> AttemptDone:
+        return AttemptDone(attempt.activity_id, attempt.attempt, failure=Failure(
+            "UnknownActivityType",
+            f"no activity named {attempt.activity_type!r} is registered with this engine; "
+            f"pass it in Engine(activities=[...])", non_retryable=True))
+
+    def _context(self, attempt: RunAttempt, send_heartbeat: Callable[[Heartbeat], None]) -> ActivityContext:
+        details = converter.decode_value(attempt.heartbeat_details, Any) if attempt.heartbeat_details else None
+        info = ActivityInfo(attempt.activity_id, attempt.activity_type, attempt.attempt, attempt.workflow_id, details)
+        return ActivityContext(info, lambda payload: send_heartbeat(
+            Heartbeat(attempt.activity_id, attempt.attempt, payload)))
+
+    @staticmethod
+    def _args(fn: Callable[..., Any], attempt: RunAttempt) -> list[Any]:
+        raw = converter.decode_value(attempt.input, Any)
+        annotations = converter.parameter_annotations(fn)
+        return [converter.from_plain(value, annotations[i] if i < len(annotations) else Any)
+                for i, value in enumerate(raw)]
+
+    @staticmethod
+    def _done(attempt: RunAttempt, ctx: ActivityContext, call: Callable[[], Any]) -> AttemptDone:
+        token = current.set(ctx)
+        try:
+            result = converter.encode_value(call())
+        except BaseException as exc:  # noqa: BLE001 - any failure of user code is recorded, never raised here
+            return AttemptDone(attempt.activity_id, attempt.attempt, failure=failure_from(exc), heartbeat=ctx.unsent)
+        finally:
+            current.reset(token)
+        return AttemptDone(attempt.activity_id, attempt.attempt, result=result, heartbeat=ctx.unsent)
+
+
+class InlineActivityRunner(_Attempts):
+    def run(self, attempt: RunAttempt, send_heartbeat: Callable[[Heartbeat], None]) -> AttemptDone:
+        definition = self.registry.activity(attempt.activity_type)
+        if definition is None:
+            return self._unknown(attempt)
+        ctx = self._context(attempt, send_heartbeat)
+        fn = definition.fn
+        if definition.is_async:
+            return self._done(attempt, ctx, lambda: asyncio.run(fn(*self._args(fn, attempt))))
+        return self._done(attempt, ctx, lambda: fn(*self._args(fn, attempt)))
+
+    def cancel(self, key: tuple) -> None:
+        """Nothing to flag from outside: the parent stops the attempt's process instead."""
+
+    def forget(self, key: tuple) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+
+class ActivityRunner(_Attempts):
+    def __init__(self, registry: Registry, post: Callable[[Any, Any], None], workers: int = 32) -> None:
+        super().__init__(registry)
         self._post = post
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aion-activity")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
-        self._running: dict[Any, ActivityContext] = {}
+        self._running: dict[tuple, ActivityContext] = {}
 
     def submit(self, address: Any, attempt: RunAttempt) -> None:
         definition = self.registry.activity(attempt.activity_type)
         if definition is None:
-            self._post(address, AttemptDone(attempt.activity_id, attempt.attempt, failure=Failure(
-                "UnknownActivityType",
-                f"no activity named {attempt.activity_type!r} is registered with this engine; "
-                f"pass it in Engine(activities=[...])", non_retryable=True)))
+            self._post(address, self._unknown(attempt))
             return
-        details = converter.decode_value(attempt.heartbeat_details, Any) if attempt.heartbeat_details else None
-        ctx = ActivityContext(ActivityInfo(attempt.activity_id, attempt.activity_type, attempt.attempt,
-                                           attempt.workflow_id, details),
-                              lambda payload: self._post(address, Heartbeat(attempt.activity_id, attempt.attempt,
-                                                                            payload)))
+        ctx = self._context(attempt, lambda beat: self._post(address, beat))
         self._running[attempt_key(attempt)] = ctx
+        fn = definition.fn
         if definition.is_async:
-            future = asyncio.run_coroutine_threadsafe(self._run_async(definition.fn, attempt, ctx), self._async_loop())
-            future.add_done_callback(lambda f: self._post(address, self._with_unsent(f.result(), ctx)))
+            future = asyncio.run_coroutine_threadsafe(self._run_async(fn, attempt, ctx), self._async_loop())
+            future.add_done_callback(lambda f: self._post(address, f.result()))
         else:
-            self._pool.submit(self._run_sync, definition.fn, attempt, ctx, address)
+            self._pool.submit(lambda: self._post(address, self._done(attempt, ctx, lambda: fn(*self._args(fn, attempt)))))
+
+    async def _run_async(self, fn, attempt: RunAttempt, ctx: ActivityContext) -> AttemptDone:
+        current.set(ctx)
+        try:
+            result = await fn(*self._args(fn, attempt))
+        except BaseException as exc:  # noqa: BLE001
+            return self._done(attempt, ctx, lambda: (_ for _ in ()).throw(exc))
+        return self._done(attempt, ctx, lambda: result)
 
     def cancel(self, key: tuple) -> None:
         ctx = self._running.get(key)
@@ -60,40 +123,6 @@ class ActivityRunner:
 
     def forget(self, key: tuple) -> None:
         self._running.pop(key, None)
-
-    def _args(self, fn: Callable[..., Any], attempt: RunAttempt) -> list[Any]:
-        raw = converter.decode_value(attempt.input, Any)
-        annotations = converter.parameter_annotations(fn)
-        return [converter.from_plain(value, annotations[i] if i < len(annotations) else Any)
-                for i, value in enumerate(raw)]
-
-    def _outcome(self, attempt: RunAttempt, call: Callable[[], Any]) -> AttemptDone:
-        try:
-            return AttemptDone(attempt.activity_id, attempt.attempt, result=converter.encode_value(call()))
-        except BaseException as exc:  # noqa: BLE001 - any failure of user code is recorded, never raised here
-            return AttemptDone(attempt.activity_id, attempt.attempt, failure=failure_from(exc))
-
-    def _run_sync(self, fn, attempt: RunAttempt, ctx: ActivityContext, address: Any) -> None:
-        token = current.set(ctx)
-        try:
-            done = self._outcome(attempt, lambda: fn(*self._args(fn, attempt)))
-        finally:
-            current.reset(token)
-        self._post(address, self._with_unsent(done, ctx))
-
-    @staticmethod
-    def _with_unsent(done: AttemptDone, ctx: ActivityContext) -> AttemptDone:
-        if ctx.unsent is None:
-            return done
-        return AttemptDone(done.activity_id, done.attempt, done.result, done.failure, ctx.unsent)
-
-    async def _run_async(self, fn, attempt: RunAttempt, ctx: ActivityContext) -> AttemptDone:
-        current.set(ctx)
-        try:
-            result = await fn(*self._args(fn, attempt))
-        except BaseException as exc:  # noqa: BLE001
-            return AttemptDone(attempt.activity_id, attempt.attempt, failure=failure_from(exc))
-        return self._outcome(attempt, lambda: result)
 
     def _async_loop(self) -> asyncio.AbstractEventLoop:
         with self._loop_lock:

@@ -1,14 +1,16 @@
 """The actor of one activity attempt, linked to its workflow run.
 
-It hands the attempt to the activity runner (so blocking code never runs on
-the thread that drives the actors) and reports the outcome to its parent.
+On the in-process runtime it hands the attempt to the thread pool (blocking
+code never runs on the thread that drives the actors); on the multi-process
+runtime it is a process of its own and runs the attempt itself. Either way
+it reports heartbeats and the outcome to its parent and then exits.
 """
 
 from __future__ import annotations
 
 from thespian.actors import Actor, ActorExitRequest
 
-from .activities import attempt_key
+from .activities import InlineActivityRunner, attempt_key
 from .messages import AttemptDone, CancelAttempt, Heartbeat, RunAttempt
 
 
@@ -18,9 +20,14 @@ class ActivityActor(Actor):
     def receiveMessage(self, msg, sender):
         if isinstance(msg, RunAttempt):
             self.parent_run = sender
-            self.runner = msg.context.activities
+            self.runner = msg.context.get().activities
             self.key = attempt_key(msg)
-            self.runner.submit(self.myAddress, msg)
+            if isinstance(self.runner, InlineActivityRunner):
+                done = self.runner.run(msg, lambda beat: self.send(sender, beat))
+                self.send(sender, done)
+                self.send(self.myAddress, ActorExitRequest())
+            else:
+                self.runner.submit(self.myAddress, msg)
         elif isinstance(msg, AttemptDone):
             self.runner.forget(self.key)
             self.send(self.parent_run, msg)

@@ -1,11 +1,17 @@
-"""What every actor of an in-process engine shares: the store, the definitions, the timer heap.
+"""What the actors of one engine share: the store, the definitions, the timer heap.
 
-On the in-process runtime actors receive this object by reference in their
-init message; store errors are translated to `aion_actors` errors here.
+Actors reach it through a `ContextRef` carried in their init messages. On
+the in-process runtime the ref holds the engine's own `RuntimeContext`. On
+the multi-process runtime a ref crosses processes as the engine's id, and
+each actor process builds its own context (its own store connection, its
+own activity runner) from the engine's `Blueprint`, which every actor
+process inherits because it is forked after the engine registered it.
+Store errors are translated to `aion_actors` errors here.
 """
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -13,12 +19,13 @@ from typing import Any, Iterator
 
 from stores.base import EventStore, TimerRow, WorkflowSummary
 from stores.errors import StoreError as _StoreLayerError
+from stores.url import open_store
 
 from .. import events as ev
 from ..definitions import Registry
 from ..errors import translate_store_error
 from ..ids import new_run_id
-from .activities import ActivityRunner
+from .activities import ActivityRunner, InlineActivityRunner
 from .timers import TimerWheel
 
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)
@@ -30,6 +37,66 @@ def store_errors() -> Iterator[None]:
         yield
     except _StoreLayerError as exc:
         raise translate_store_error(exc) from exc
+
+
+@dataclass(frozen=True)
+class Blueprint:
+    """How an actor process of an engine rebuilds that engine's context."""
+
+    store_url: str
+    durability: str
+    registry: Registry
+    idle_timeout: float
+    max_resident: int
+
+
+# Per engine id; written by the engine process before it forks any actor process.
+_BLUEPRINTS: dict[str, Blueprint] = {}
+_PROCESS_CONTEXTS: dict[tuple[int, str], "RuntimeContext"] = {}
+
+
+def register_blueprint(engine_id: str, blueprint: Blueprint) -> None:
+    _BLUEPRINTS[engine_id] = blueprint
+
+
+def forget_blueprint(engine_id: str) -> None:
+    _BLUEPRINTS.pop(engine_id, None)
+
+
+class ContextRef:
+    """A picklable way to the engine's context from any of its actors."""
+
+    __slots__ = ("engine_id", "writer", "_local")
+
+    def __init__(self, engine_id: str, writer: Any, local: "RuntimeContext | None" = None) -> None:
+        self.engine_id = engine_id
+        self.writer = writer
+        self._local = local
+
+    def get(self) -> "RuntimeContext":
+        if self._local is None:
+            self._local = _context_for_this_process(self.engine_id)
+        self._local.writer = self.writer
+        return self._local
+
+    def __getstate__(self):
+        return (self.engine_id, self.writer)
+
+    def __setstate__(self, state) -> None:
+        self.engine_id, self.writer = state
+        self._local = None
+
+
+def _context_for_this_process(engine_id: str) -> "RuntimeContext":
+    key = (os.getpid(), engine_id)
+    if key not in _PROCESS_CONTEXTS:
+        blueprint = _BLUEPRINTS[engine_id]
+        with store_errors():
+            store = open_store(blueprint.store_url, durability=blueprint.durability)
+        _PROCESS_CONTEXTS[key] = RuntimeContext(store, blueprint.registry, InlineActivityRunner(blueprint.registry),
+                                                idle_timeout=blueprint.idle_timeout,
+                                                max_resident=blueprint.max_resident)
+    return _PROCESS_CONTEXTS[key]
 
 
 @dataclass(eq=False)

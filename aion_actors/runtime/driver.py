@@ -22,20 +22,26 @@ from typing import Any, Callable
 
 from thespian.actors import ActorSystem
 
-from .context import RuntimeContext
+from .context import ContextRef, RuntimeContext
 from .engine_actor import EngineActor
 from .messages import Batch, ClientReply, Housekeeping, InitEngine, InitWriter, TimersDue
+from .system import open_actor_system
 from .writer import StoreWriter
 
 log = logging.getLogger("aion_actors.driver")
 
 _STOP = object()
 _IDLE_WAIT = 1.0
+_MP_POLL = 0.002   # multi-process: how long each side (inbox, replies) is waited on while answers are due
+_MP_IDLE = 0.05
+_MP_TICK = 0.05    # multi-process: timer and housekeeping tick
 
 
 class Driver:
-    def __init__(self, context: RuntimeContext) -> None:
+    def __init__(self, context: RuntimeContext, engine_id: str, runtime: str = "inprocess") -> None:
         self.context = context
+        self.engine_id = engine_id
+        self.runtime = runtime
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._futures: dict[int, concurrent.futures.Future] = {}
         self._corr = itertools.count(1)
@@ -72,25 +78,76 @@ class Driver:
     # -- the driver thread -----------------------------------------------------
 
     def _run(self) -> None:
+        handle = None
         try:
-            system = ActorSystem("simpleSystemBase", transientUnique=True, logDefs=False)
+            handle = open_actor_system(self.runtime)
+            system = handle.system
             writer = system.createActor(StoreWriter)
-            system.tell(writer, InitWriter(self.context.store))
-            self.context.writer = writer
+            local = self.context if self.runtime == "inprocess" else None
+            ref = ContextRef(self.engine_id, writer, local)
+            system.tell(writer, InitWriter(ref))
             self.engine = system.createActor(EngineActor)
-            system.tell(self.engine, InitEngine(self.context))
+            system.tell(self.engine, InitEngine(ref))
+            self.system_handle = handle
         except BaseException as exc:  # noqa: BLE001 - reported to the thread that started us
             self._failure = exc
             self._ready.set()
+            if handle is not None:
+                handle.shutdown()
             return
         self._ready.set()
         try:
-            self._serve(system)
+            if self.runtime == "inprocess":
+                self._serve(system)
+            else:
+                self._serve_multiprocess(system)
         finally:
-            system.shutdown()
+            handle.shutdown()
             for future in self._futures.values():
                 if not future.done():
                     future.set_exception(RuntimeError("the engine stopped before answering"))
+
+    def _take(self, items: list) -> tuple[list, bool]:
+        """Turn inbox items into a batch for the engine actor; register the futures."""
+        batch = []
+        stopping = False
+        for item in items:
+            if item is _STOP:
+                stopping = True
+                continue
+            first, second = item
+            if callable(first):
+                corr = next(self._corr)
+                self._futures[corr] = second
+                batch.append((None, first(corr)))
+            else:
+                batch.append(item)
+        return batch, stopping
+
+    def _serve_multiprocess(self, system: ActorSystem) -> None:
+        """Actors run in their own processes: poll the inbox and the replies in turn.
+
+        Timers and housekeeping run in the engine actor's process, on a tick.
+        """
+        next_tick = time.monotonic()
+        while True:
+            items = []
+            try:
+                items.append(self.inbox.get(timeout=_MP_POLL if self._futures else _MP_IDLE))
+                while True:
+                    items.append(self.inbox.get_nowait())
+            except queue.Empty:
+                pass
+            batch, stopping = self._take(items)
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + _MP_TICK
+                batch += [(None, TimersDue()), (None, Housekeeping())]
+            if batch:
+                system.tell(self.engine, Batch(tuple(batch)))
+            if stopping:
+                return
+            while (reply := system.listen(_MP_POLL if self._futures else 0)) is not None:
+                self._dispatch(reply)
 
     def _serve(self, system: ActorSystem) -> None:
         wheel = self.context.wheel
@@ -109,19 +166,7 @@ class Driver:
                     items.append(self.inbox.get_nowait())
             except queue.Empty:
                 pass
-            batch = []
-            stopping = False
-            for item in items:
-                if item is _STOP:
-                    stopping = True
-                    continue
-                first, second = item
-                if callable(first):
-                    corr = next(self._corr)
-                    self._futures[corr] = second
-                    batch.append((None, first(corr)))
-                else:
-                    batch.append(item)
+            batch, stopping = self._take(items)
             deadline = wheel.next_deadline()
             if deadline is not None and deadline <= time.time():
                 batch.append((None, TimersDue()))
@@ -136,11 +181,14 @@ class Driver:
 
     def _collect(self, system: ActorSystem) -> None:
         while (reply := system.listen(0)) is not None:
-            if isinstance(reply, ClientReply):
-                future = self._futures.pop(reply.corr, None)
-                if future is None:
-                    continue
-                if reply.ok:
-                    future.set_result(reply.value)
-                else:
-                    future.set_exception(reply.value)
+            self._dispatch(reply)
+
+    def _dispatch(self, reply: Any) -> None:
+        if isinstance(reply, ClientReply):
+            future = self._futures.pop(reply.corr, None)
+            if future is None:
+                return
+            if reply.ok:
+                future.set_result(reply.value)
+            else:
+                future.set_exception(reply.value)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from typing import Callable
 
 from thespian.actors import Actor, ActorExitRequest
 
@@ -35,6 +36,8 @@ class EngineActor(Actor):
         self.client = None
         self.runs: OrderedDict[str, object] = OrderedDict()  # resident runs, least recently used first
         self.touched: dict[str, float] = {}
+        self.loading: dict[str, list] = {}   # runs waiting for room, with what to do once resident
+        self.admissions: deque = deque()     # (workflow id, make it resident), oldest first
         self.waiters: dict[str, list[int]] = {}
 
     def receiveMessage(self, msg, sender):
@@ -46,7 +49,8 @@ class EngineActor(Actor):
                 else:
                     self.send(target, item)
         elif isinstance(msg, InitEngine):
-            self.context = msg.context
+            self.ref = msg.context
+            self.context = msg.context.get()
         else:
             self._handle(msg)
 
@@ -64,6 +68,8 @@ class EngineActor(Actor):
     def residency(self, workflow_id: str) -> str:
         if workflow_id in self.runs:
             return RESIDENT
+        if workflow_id in self.loading:
+            return NON_RESIDENT
         summary = self.context.store_summary(workflow_id)
         if summary is None:
             return UNKNOWN
@@ -72,31 +78,58 @@ class EngineActor(Actor):
     def _resolve(self, msg: ResolveWorkflow) -> None:
         self._reply(msg.corr, True, self.residency(msg.workflow_id))
 
-    def _load(self, workflow_id: str):
-        """Make a durable run resident: a Recorder that replays it from the store."""
+    # -- admission: at most max_resident runs have actors ----------------------
+
+    def _admit(self, workflow_id: str, make_resident: Callable[[], None]) -> None:
+        """Run `make_resident` now if there is room, else once a resident run closes or passivates."""
+        if len(self.runs) < self.context.max_resident:
+            make_resident()
+            return
+        self.admissions.append((workflow_id, make_resident))
+        self._housekeeping(Housekeeping())
+
+    def _release(self) -> None:
+        while self.admissions and len(self.runs) < self.context.max_resident:
+            _, make_resident = self.admissions.popleft()
+            make_resident()
+
+    def _new_recorder(self, workflow_id: str, init: InitRecorder):
         recorder = self.createActor(Recorder)
         self.runs[workflow_id] = recorder
         self._touch(workflow_id)
-        history = self.context.read_history(workflow_id)
-        self.send(recorder, InitRecorder(self.context, workflow_id, tuple(history), self.myAddress))
+        self.send(recorder, init)
         return recorder
 
-    def _touch(self, workflow_id: str) -> None:
-        self.runs.move_to_end(workflow_id)
-        self.touched[workflow_id] = time.monotonic()
-
-    def _recorder_for(self, workflow_id: str, corr) -> object | None:
-        where = self.residency(workflow_id)
-        if where == RESIDENT:
+    def _with_recorder(self, workflow_id: str, corr, then: Callable[[object], None]) -> None:
+        """Call `then(recorder)` once the run is resident, loading it by replay if need be."""
+        if workflow_id in self.runs:
             self._touch(workflow_id)
-            return self.runs[workflow_id]
+            then(self.runs[workflow_id])
+            return
+        if workflow_id in self.loading:
+            self.loading[workflow_id].append(then)
+            return
+        where = self.residency(workflow_id)
         if where == UNKNOWN:
             self._reply(corr, False, WorkflowNotFound(workflow_id))
         elif where == TERMINAL:
             self._reply(corr, False, NotRunning(workflow_id, self.context.store_summary(workflow_id).status))
         else:
-            return self._load(workflow_id)
-        return None
+            self.loading[workflow_id] = [then]
+            self._admit(workflow_id, lambda: self._load(workflow_id))
+
+    def _load(self, workflow_id: str) -> None:
+        """Make a durable run resident: a Recorder that replays it from the store."""
+        waiting = self.loading.pop(workflow_id, [])
+        if workflow_id not in self.runs:
+            history = self.context.read_history(workflow_id)
+            self._new_recorder(workflow_id, InitRecorder(self.ref, workflow_id, tuple(history), self.myAddress))
+        for then in waiting:
+            then(self.runs[workflow_id])
+
+    def _touch(self, workflow_id: str) -> None:
+        self.runs.move_to_end(workflow_id)
+        self.touched[workflow_id] = time.monotonic()
 
     # -- requests ------------------------------------------------------------
 
@@ -106,26 +139,21 @@ class EngineActor(Actor):
         if msg.workflow_id in self.runs:
             self._reply(msg.corr, False, WorkflowAlreadyExists(msg.workflow_id))
             return
-        recorder = self.createActor(Recorder)
-        self.runs[msg.workflow_id] = recorder
-        self._touch(msg.workflow_id)
-        self.send(recorder, InitRecorder(self.context, msg.workflow_id, (), self.myAddress,
-                                         start=msg.start, start_corr=msg.corr, reply_to=self.client))
+        init = InitRecorder(self.ref, msg.workflow_id, (), self.myAddress, start=msg.start, start_corr=msg.corr,
+                            reply_to=self.client)
+        self._admit(msg.workflow_id, lambda: self._new_recorder(msg.workflow_id, init))
 
     def _deliver(self, msg: DeliverToWorkflow) -> None:
-        recorder = self._recorder_for(msg.workflow_id, msg.corr)
-        if recorder is not None:
-            self.send(recorder, DeliverToWorkflow(msg.corr, msg.workflow_id, msg.event, self.client))
+        forward = DeliverToWorkflow(msg.corr, msg.workflow_id, msg.event, msg.reply_to or self.client)
+        self._with_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward))
 
     def _query(self, msg: QueryWorkflow) -> None:
-        recorder = self._recorder_for(msg.workflow_id, msg.corr)
-        if recorder is not None:
-            self.send(recorder, RunQuery(msg.corr, msg.name, msg.args, self.client))
+        forward = RunQuery(msg.corr, msg.name, msg.args, self.client)
+        self._with_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward))
 
     def _record(self, msg: RecordWorkflowEvent) -> None:
-        recorder = self._recorder_for(msg.workflow_id, msg.corr)
-        if recorder is not None:
-            self.send(recorder, RecordWorkflowEvent(msg.corr, msg.workflow_id, msg.event, self.client))
+        forward = RecordWorkflowEvent(msg.corr, msg.workflow_id, msg.event, msg.reply_to or self.client)
+        self._with_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward))
 
     def _terminate_activity(self, msg: TerminateActivity) -> None:
         recorder = self.runs.get(msg.workflow_id)
@@ -158,18 +186,19 @@ class EngineActor(Actor):
         for summary in self.context.list_active():
             if summary.workflow_id in self.runs or summary.status == "paused":
                 continue
-            self._load(summary.workflow_id)
+            self._resume(summary.workflow_id)
             resumed += 1
         for row in self.context.all_timers():
             self.context.wheel.arm(row.workflow_id, row.timer_id, row.fire_at)
         self._reply(msg.corr, True, resumed)
 
+    def _resume(self, workflow_id: str) -> None:
+        """Make a running workflow resident (replaying it), as soon as there is room."""
+        self._with_recorder(workflow_id, None, lambda recorder: None)
+
     def _timers_due(self, msg: TimersDue) -> None:
         for workflow_id, timer_id in self.context.wheel.pop_due(time.time()):
-            recorder = self.runs.get(workflow_id) or (
-                self._load(workflow_id) if self.residency(workflow_id) == NON_RESIDENT else None)
-            if recorder is not None:
-                self.send(recorder, DeliverToWorkflow(None, workflow_id, ev.TimerFired(timer_id)))
+            self._deliver(DeliverToWorkflow(None, workflow_id, ev.TimerFired(timer_id)))
 
     def _housekeeping(self, msg: Housekeeping) -> None:
         """Passivate runs idle past the timeout, and the least recently used past the cap.
@@ -178,7 +207,7 @@ class EngineActor(Actor):
         its state is rebuilt by replay when something arrives for it.
         """
         idle_before = time.monotonic() - self.context.idle_timeout
-        excess = len(self.runs) - self.context.max_resident
+        excess = len(self.runs) + len(self.admissions) - self.context.max_resident
         for workflow_id, recorder in list(self.runs.items()):
             if excess <= 0 and self.touched.get(workflow_id, 0) > idle_before:
                 break
@@ -186,16 +215,18 @@ class EngineActor(Actor):
             self.send(recorder, Passivate(workflow_id))
 
     def _passivated(self, msg: Passivated) -> None:
-        recorder = self.runs.pop(msg.workflow_id, None)
-        self.touched.pop(msg.workflow_id, None)
+        self._drop(msg.workflow_id)
+
+    def _drop(self, workflow_id: str) -> None:
+        """The run no longer has actors here: stop its Recorder (and so its run), admit another."""
+        self.touched.pop(workflow_id, None)
+        recorder = self.runs.pop(workflow_id, None)
         if recorder is not None:
             self.send(recorder, ActorExitRequest())
+        self._release()
 
     def _closed(self, msg: RunClosed) -> None:
-        self.touched.pop(msg.workflow_id, None)
-        recorder = self.runs.pop(msg.workflow_id, None)
-        if recorder is not None:
-            self.send(recorder, ActorExitRequest())
+        self._drop(msg.workflow_id)
         for corr in self.waiters.pop(msg.workflow_id, []):
             self._reply(corr, True, (msg.workflow_type, msg.outcome))
         if msg.parent_workflow_id is not None and msg.outcome is not None:
@@ -207,24 +238,26 @@ class EngineActor(Actor):
 
     def _spawn_child(self, msg: SpawnChild) -> None:
         where = self.residency(msg.child_workflow_id)
-        if where == UNKNOWN:
-            recorder = self.createActor(Recorder)
-            self.runs[msg.child_workflow_id] = recorder
-            self._touch(msg.child_workflow_id)
+        if where == UNKNOWN and msg.child_workflow_id not in self.loading:
             start = ev.WorkflowStarted(msg.workflow_type, msg.input, parent_workflow_id=msg.parent_workflow_id)
-            self.send(recorder, InitRecorder(self.context, msg.child_workflow_id, (), self.myAddress, start=start))
+            init = InitRecorder(self.ref, msg.child_workflow_id, (), self.myAddress, start=start)
+            # Until it is admitted, deliveries for the child (a cancel from its parent) wait for it.
+            self.loading[msg.child_workflow_id] = []
+            self._admit(msg.child_workflow_id, lambda: self._start_child(msg.child_workflow_id, init))
         elif where == NON_RESIDENT:
-            self._load(msg.child_workflow_id)
+            self._resume(msg.child_workflow_id)
         elif where == TERMINAL:
             # The child ended while its parent was down: give the parent the recorded outcome now.
             last = self.context.read_history(msg.child_workflow_id)[-1].event
             self._tell_parent(msg.parent_workflow_id, msg.child_workflow_id, last)
 
+    def _start_child(self, child_id: str, init: InitRecorder) -> None:
+        recorder = self._new_recorder(child_id, init)
+        for then in self.loading.pop(child_id, []):
+            then(recorder)
+
     def _fenced(self, msg: Fenced) -> None:
-        self.touched.pop(msg.workflow_id, None)
-        recorder = self.runs.pop(msg.workflow_id, None)
-        if recorder is not None:
-            self.send(recorder, ActorExitRequest())
+        self._drop(msg.workflow_id)
 
 
 _HANDLERS = {

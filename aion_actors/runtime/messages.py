@@ -97,7 +97,7 @@ class InitRecorder:
 
 @dataclass(frozen=True, slots=True)
 class InitWriter:
-    store: Any
+    context: Any
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from .. import events as ev
 from .. import status as st
 from ..errors import NotRunning, SequenceConflict, WorkflowAlreadyExists
 from .messages import (AppendDone, AppendRequest, ClientReply, DeliverToWorkflow, Fenced, InitRecorder,
-                       InitWorkflow, Passivate, Passivated, Record, Recorded, RecordWorkflowEvent, Resolved,
+                       InitWorkflow, Passivate, Passivated, QueryWorkflow, Record, Recorded, RecordWorkflowEvent, Resolved,
                        RunClosed, RunIdle, RunQuery, TerminateActivity)
 from .workflow_actor import WorkflowActor
 
@@ -55,14 +55,17 @@ class Recorder(Actor):
 
     def receiveMessage(self, msg, sender):
         if self.passivated and isinstance(msg, (DeliverToWorkflow, RecordWorkflowEvent, RunQuery)):
-            self.send(self.engine, msg)
+            if isinstance(msg, RunQuery):
+                msg = QueryWorkflow(msg.corr, self.workflow_id, msg.name, msg.args)
+            self.send(self.engine, msg)  # it went idle meanwhile: the engine revives it and re-routes
             return
         handler = _HANDLERS.get(type(msg))
         if handler is not None:
             handler(self, msg, sender)
 
     def _init(self, msg: InitRecorder, sender) -> None:
-        self.context = msg.context
+        self.ref = msg.context
+        self.context = msg.context.get()
         self.workflow_id = msg.workflow_id
         self.engine = msg.engine
         for event in msg.history:
@@ -74,7 +77,7 @@ class Recorder(Actor):
 
     def _spawn_run(self, history) -> None:
         self.run_actor = self.createActor(WorkflowActor)
-        self.send(self.run_actor, InitWorkflow(self.context, self.workflow_id, tuple(history),
+        self.send(self.run_actor, InitWorkflow(self.ref, self.workflow_id, tuple(history),
                                                self.myAddress, self.engine))
 
     # -- appending -----------------------------------------------------------

@@ -25,7 +25,8 @@ runtimes:
     a parent waiting on the caller's stdout/stderr never waits on them. The
     caller's own descriptors are never touched. Thespian's ``thespian.log``
     and the actors' `logging` output (``actors.log``) go to the log dir.
-  * Orphans: each system has a lifeline pipe whose write end only the
+  * Orphans: systems still open at interpreter exit are shut down (atexit).
+    Beyond that, each system has a lifeline pipe whose write end only the
     engine process holds. Every forked process of the system runs a daemon
     thread blocked reading the other end; end of file means the engine is
     gone (killed, crashed or exited without `shutdown`), and the process
@@ -41,6 +42,7 @@ Linux only for "local" (it reads ``/proc``).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import secrets
@@ -51,6 +53,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 import thespian.system.transport.IPBase as _ipbase
@@ -59,6 +62,7 @@ from thespian.actors import ActorSystem
 from thespian.system.messages.status import Thespian_StatusReq, Thespian_SystemStatus
 
 from ..errors import AionError, InvalidArgument
+from .procs import all_processes, is_running, listening_sockets, proc_stat
 
 log = logging.getLogger("aion_actors.runtime.system")
 
@@ -95,6 +99,8 @@ def _install_loopback_bind() -> None:
 class _Spawn:
     """Set in the engine only while a local system is being created; forked copies keep it."""
 
+    engine_pid: int
+    engine_thread: int  # the thread creating the system; other threads' forks are not ours
     lifeline_fd: int  # read end of the lifeline pipe
     log_fd: int | None  # becomes fds 1 and 2 in the first child, then closed
     log_dir: str
@@ -105,6 +111,23 @@ _spawn: _Spawn | None = None
 _forking_pid = 0  # the parent's pid, as a child sees it right after the fork
 _lifeline_writers: set[int] = set()  # write ends held by this (engine) process
 _create_lock = threading.Lock()
+_open_log_dirs: list[str] = []  # of this engine's open local systems, oldest first
+_open_handles: weakref.WeakSet = weakref.WeakSet()  # shut down at interpreter exit
+
+
+@atexit.register
+def _shutdown_open_systems() -> None:
+    for handle in list(_open_handles):
+        handle.shutdown()
+
+
+def _route_engine_thesplog() -> None:
+    """Thespian's log of this (engine) process goes to the newest open system's log dir."""
+    if os.environ.get("THESPLOG_FILE"):
+        return  # the user chose
+    path = os.path.join(_open_log_dirs[-1], "thespian.log") if _open_log_dirs else None
+    _thesplog_state._thesplog_file = path  # None: Thespian's default on next use
+    _thesplog_state._thesplog_old_file = path and path + ".old"
 
 
 def _before_fork() -> None:
@@ -116,8 +139,13 @@ def _after_fork_in_child() -> None:
     for fd in _lifeline_writers:  # only the engine may hold a write end
         _close_quietly(fd)
     _lifeline_writers.clear()
+    global _spawn
     spawn = _spawn
     if spawn is None:
+        return
+    first_fork = _forking_pid == spawn.engine_pid
+    if first_fork and threading.get_ident() != spawn.engine_thread:
+        _spawn = None  # another engine thread forked meanwhile: an ordinary child
         return
     try:
         if spawn.log_fd is not None:
@@ -131,6 +159,8 @@ def _after_fork_in_child() -> None:
         _thesplog_state._thesplog_file = os.path.join(spawn.log_dir, "thespian.log")
         _thesplog_state._thesplog_old_file = _thesplog_state._thesplog_file + ".old"
         _register(spawn.registry)
+        if first_fork:
+            return  # Thespian's short-lived first fork: it only forks the admin and exits
         threading.Thread(target=_watch_lifeline, args=(spawn.lifeline_fd,),
                          name="aion-lifeline", daemon=True).start()
     except BaseException as exc:  # an unguarded process must not run
@@ -149,7 +179,7 @@ def _watch_lifeline(fd: int) -> None:
 
 def _register(registry: str) -> None:
     pid = os.getpid()
-    _, _, sid, start = _proc_stat(pid)
+    _, _, sid, start = proc_stat(pid)
     ppid = _forking_pid  # not getppid(): the parent may already have exited
     fd = os.open(registry, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
@@ -166,74 +196,6 @@ def _close_quietly(fd: int) -> None:
         os.close(fd)
     except OSError:
         pass
-
-
-# -- /proc ------------------------------------------------------------------------------
-
-def _proc_stat(pid: int) -> tuple[str, int, int, int] | None:
-    """(state, ppid, session id, start time) of a process, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rindex(b")") + 2:].split()
-    return fields[0].decode(), int(fields[1]), int(fields[3]), int(fields[19])
-
-
-def _all_processes() -> dict[int, tuple[str, int, int, int]]:
-    procs = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit() and (stat := _proc_stat(int(name))) is not None:
-            procs[int(name)] = stat
-    return procs
-
-
-def _is_running(stat) -> bool:
-    return stat is not None and stat[0] not in ("Z", "X")
-
-
-def _socket_inodes(pid: int) -> set[int]:
-    inodes = set()
-    try:
-        names = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return inodes
-    for name in names:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{name}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(int(target[8:-1]))
-    return inodes
-
-
-def _hex_ip(text: str) -> str:
-    raw = bytes.fromhex(text)
-    if len(raw) == 4:
-        return socket.inet_ntop(socket.AF_INET, raw[::-1])
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
-    return socket.inet_ntop(socket.AF_INET6, words)
-
-
-def listening_sockets(pids) -> list[tuple[int, str, int]]:
-    """Every TCP socket in LISTEN state held by `pids`, as (pid, local ip, port)."""
-    found = []
-    for pid in sorted(pids):
-        inodes = _socket_inodes(pid)
-        for table in ("tcp", "tcp6"):
-            try:
-                with open(f"/proc/{pid}/net/{table}") as f:
-                    rows = f.read().splitlines()[1:]
-            except OSError:
-                continue
-            for row in rows:
-                cols = row.split()
-                if cols[3] == "0A" and int(cols[9]) in inodes:  # 0A: TCP_LISTEN
-                    ip, port = cols[1].split(":")
-                    found.append((pid, _hex_ip(ip), int(port, 16)))
-    return found
 
 
 # -- the handle -------------------------------------------------------------------------
@@ -290,19 +252,23 @@ class ActorSystemHandle:
         entries = self._entries()
         if not entries:
             return {}
-        procs = _all_processes()
+        procs = all_processes()
+        starts = {pid: start for pid, _, _, start in entries}
         sessions = {sid for _, ppid, sid, _ in entries if self._is_admin(ppid, sid)}
         sessions.discard(os.getsid(0))  # never the engine's own session
+        for sid in list(sessions):  # the leader (Thespian's first fork) died: was its pid reused?
+            if is_running(procs.get(sid)) and procs[sid][3] != starts.get(sid):
+                sessions.discard(sid)
         members = {pid for pid, _, _, start in entries
-                   if _is_running(procs.get(pid)) and procs[pid][3] == start}
-        members |= {pid for pid, st in procs.items() if st[2] in sessions and _is_running(st)}
+                   if is_running(procs.get(pid)) and procs[pid][3] == start}
+        members |= {pid for pid, st in procs.items() if st[2] in sessions and is_running(st)}
         children: dict[int, list[int]] = {}
         for pid, st in procs.items():
             children.setdefault(st[1], []).append(pid)
         todo = list(members)
         while todo:
             for child in children.get(todo.pop(), ()):
-                if child not in members and _is_running(procs[child]):
+                if child not in members and is_running(procs[child]):
                     members.add(child)
                     todo.append(child)
         members.discard(self._engine_pid)
@@ -319,8 +285,8 @@ class ActorSystemHandle:
         admin does not answer.
         """
         with self._lock:
-            if self._closed:
-                return
+            if self._closed or os.getpid() != self._engine_pid:
+                return  # done already, or a forked copy of the engine: not its system
             self._closed = True
         self._stop(timeout, ask_admin=True)
 
@@ -338,6 +304,10 @@ class ActorSystemHandle:
         except Exception:
             log.exception("actor system shutdown request failed; killing its processes")
         finally:
+            with _create_lock:
+                if self.log_dir in _open_log_dirs:
+                    _open_log_dirs.remove(self.log_dir)
+                    _route_engine_thesplog()
             if self._lifeline_fd is not None:  # end of file for every process still running
                 _lifeline_writers.discard(self._lifeline_fd)
                 _close_quietly(self._lifeline_fd)
@@ -348,8 +318,8 @@ class ActorSystemHandle:
         def running() -> dict[int, int]:
             tracked.update(self._members())
             for pid, start in list(tracked.items()):
-                stat = _proc_stat(pid)
-                if not _is_running(stat) or stat[3] != start:
+                stat = proc_stat(pid)
+                if not is_running(stat) or stat[3] != start:
                     del tracked[pid]
             return tracked
 
@@ -359,8 +329,8 @@ class ActorSystemHandle:
             if not running():
                 break
             for pid, start in tracked.items():
-                stat = _proc_stat(pid)
-                if _is_running(stat) and stat[3] == start:  # same process, not a reused pid
+                stat = proc_stat(pid)
+                if is_running(stat) and stat[3] == start:  # same process, not a reused pid
                     if attempt == 0:
                         log.warning("actor system process %d outlived shutdown; SIGKILL", pid)
                     try:
@@ -375,7 +345,7 @@ class ActorSystemHandle:
     def _reap_children(self) -> None:
         """Collect the exited process Thespian forks in the engine (it never waits for it)."""
         for pid, ppid, _, start in self._entries():
-            stat = _proc_stat(pid)
+            stat = proc_stat(pid)
             if ppid == self._engine_pid and stat is not None and stat[3] == start:
                 try:
                     os.waitpid(pid, os.WNOHANG)
@@ -429,6 +399,10 @@ def open_actor_system(runtime: str, *, log_dir: str | None = None) -> ActorSyste
             if problem is None:
                 handle._own_log_dir = own_log_dir
                 handle._reap_children()
+                with _create_lock:
+                    _open_log_dirs.append(log_dir)
+                    _route_engine_thesplog()
+                _open_handles.add(handle)
                 return handle
         else:
             problem = error
@@ -468,7 +442,7 @@ def _start_local(log_dir: str) -> tuple[ActorSystemHandle, str, Exception | None
     system, error = None, None
     with _create_lock:
         _lifeline_writers.add(write_fd)
-        _spawn = _Spawn(read_fd, log_fd, log_dir, registry)
+        _spawn = _Spawn(os.getpid(), threading.get_ident(), read_fd, log_fd, log_dir, registry)
         for stream in (sys.stdout, sys.stderr):  # or a child would write the buffer again
             try:
                 stream.flush()

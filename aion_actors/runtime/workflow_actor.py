@@ -70,7 +70,8 @@ class WorkflowActor(Actor):
     # -- replay --------------------------------------------------------------
 
     def _init(self, msg: InitWorkflow, sender) -> None:
-        self.context = msg.context
+        self.ref = msg.context
+        self.context = msg.context.get()
         self.workflow_id = msg.workflow_id
         self.recorder = msg.recorder
         self.seam = ActorEngineHandle(lambda message: self.send(msg.engine, message))
@@ -218,7 +219,7 @@ class WorkflowActor(Actor):
             return
         activity.attempt = attempt
         activity.actor = self.createActor(ActivityActor)
-        self.send(activity.actor, RunAttempt(self.context, self.workflow_id, activity_id, activity.activity_type,
+        self.send(activity.actor, RunAttempt(self.ref, self.workflow_id, activity_id, activity.activity_type,
                                              activity.input, attempt, activity.heartbeat))
 
     # -- outcomes ------------------------------------------------------------
@@ -243,6 +244,22 @@ class WorkflowActor(Actor):
                 events += [ev.ActivityFailed(msg.activity_id, msg.attempt, msg.failure, ev.RETRYABLE),
                            ev.TimerStarted(f"{_RETRY_TIMER}{msg.activity_id}:{msg.attempt}", fire_at)]
         self._record(*events)
+
+    def _child_exited(self, msg: ChildActorExited, sender) -> None:
+        """An attempt's process died before reporting: at-least-once, so it runs again."""
+        found = next(((aid, a) for aid, a in self.activities.items() if a.actor == msg.childAddress), None)
+        if found is None or self.instance is None or self.instance.finished:
+            return
+        activity_id, activity = found
+        activity.actor = None
+        failure = Failure("ActivityWorkerDied", f"the process running attempt {activity.attempt} of "
+                          f"{activity.activity_type!r} died before reporting")
+        exhausted = activity.retry is not None and next_retry_delay(activity.retry, activity.attempt, failure) is None
+        if exhausted:
+            self._record(ev.ActivityFailed(activity_id, activity.attempt, failure, ev.TERMINAL))
+        else:
+            self._record(ev.ActivityFailed(activity_id, activity.attempt, failure, ev.RETRYABLE),
+                         ev.ActivityStarted(activity_id, activity.attempt + 1))
 
     def _heartbeat(self, msg: Heartbeat, sender) -> None:
         activity = self.activities.get(msg.activity_id)
@@ -302,6 +319,7 @@ _HANDLERS = {
     Heartbeat: WorkflowActor._heartbeat,
     TerminateActivity: WorkflowActor._terminate,
     Passivate: WorkflowActor._passivate,
+    ChildActorExited: WorkflowActor._child_exited,
     RunQuery: WorkflowActor._query,
     ActorExitRequest: WorkflowActor._exit,
 }

@@ -37,7 +37,7 @@ class StoreWriter(Actor):
         elif isinstance(msg, (_Flush, ActorExitRequest)):
             self._flush()
         elif isinstance(msg, InitWriter):
-            self.store = msg.store
+            self.store = msg.context.get().store
 
     def _flush(self) -> None:
         batch, self.pending = self.pending, []

@@ -7,12 +7,12 @@ import pytest
 import aion_actors as aion
 from aion_actors import activity, workflow
 
-runs: list[str] = []
+from tests.engine.conftest import record_effect
 
 
 @activity.defn
 def note(text: str) -> str:
-    runs.append(text)
+    record_effect(text)
     return text
 
 
@@ -65,21 +65,20 @@ def _started_gate(make_engine, workflow_fn):
     return handle, bystanding
 
 
-def test_replay_returns_recorded_results_and_values(make_engine):
-    runs.clear()
+def test_replay_returns_recorded_results_and_values(make_engine, effects):
     _started_gate(make_engine, gate_v1)
     engine = make_engine([gate_v1, bystander], [note, other])
     handle = engine.get_handle("g1")
     handle.signal("go")
     result = handle.result(timeout=10)
-    assert runs == ["before"]  # the completed activity was not run again on replay
+    assert effects.all() == ["before"]  # the completed activity was not run again on replay
     completed = next(e for e in handle.history() if e.type_name == "ActivityCompleted")
     assert result["stamp"] == completed.recorded_at.isoformat()  # now() is the time of the waking event
     assert result["now_after"] is True
     assert len(set(result["rolls"])) == 2
 
 
-def test_changed_code_fails_that_run_only(make_engine):
+def test_changed_code_fails_that_run_only(make_engine, effects):
     _started_gate(make_engine, gate_v1)
     engine = make_engine([gate_v2_changed, bystander], [note, other])
     with pytest.raises(aion.WorkflowFailed) as info:
@@ -92,8 +91,7 @@ def test_changed_code_fails_that_run_only(make_engine):
     assert other_run.result(timeout=10) == "fine"
 
 
-def test_patched_keeps_old_histories_replaying(make_engine):
-    runs.clear()
+def test_patched_keeps_old_histories_replaying(make_engine, effects):
     _started_gate(make_engine, gate_v1)
     engine = make_engine([gate_v3_patched, bystander], [note, other])
     old = engine.get_handle("g1")

@@ -1,21 +1,13 @@
 """Timers, signals, queries, cancellation, retries, continue-as-new, asyncio inside workflows."""
 
 import asyncio
-import threading
 
 import pytest
 
 import aion_actors as aion
 from aion_actors import activity, workflow
 
-calls: dict[str, int] = {}
-lock = threading.Lock()
-
-
-def bump(name: str) -> int:
-    with lock:
-        calls[name] = calls.get(name, 0) + 1
-        return calls[name]
+from tests.engine.conftest import record_effect as bump
 
 
 @activity.defn
@@ -187,26 +179,26 @@ def test_durable_sleep_and_asyncio_sleep(make_engine):
     assert kinds.count("TimerStarted") == 2 and kinds.count("TimerFired") == 2
 
 
-def test_retries_until_success(make_engine):
+def test_retries_until_success(make_engine, effects):
     engine = make_engine([retrying], [flaky])
     handle = engine.start(retrying, 2)
     assert handle.result(timeout=10) == "ok after 3"
     failed = [e.event for e in handle.history() if e.type_name == "ActivityFailed"]
     assert [(f.attempt, f.kind) for f in failed] == [(1, "retryable"), (2, "retryable")]
-    assert calls["retry-2"] == 3
+    assert effects.count("retry-2") == 3
 
 
-def test_retries_exhausted(make_engine):
+def test_retries_exhausted(make_engine, effects):
     engine = make_engine([retrying], [flaky])
     with pytest.raises(aion.WorkflowFailed) as info:
         engine.start(retrying, 10).result(timeout=10)
     assert "after 5 attempts" in info.value.cause.message
 
 
-def test_non_retryable_application_error_stops_retries(make_engine):
+def test_non_retryable_application_error_stops_retries(make_engine, effects):
     engine = make_engine([non_retryable], [refuse])
     assert engine.start(non_retryable).result(timeout=10) == "1: card declined"
-    assert calls["nonretry"] == 1
+    assert effects.count("nonretry") == 1
 
 
 def test_continue_as_new_follows_the_chain(make_engine):
@@ -282,7 +274,7 @@ async def reminders() -> list:
     return [first.timer_id, second.timer_id, [ok for ok, _ in settled], timed_out]
 
 
-def test_named_timers_all_settled_and_with_timeout(make_engine):
+def test_named_timers_all_settled_and_with_timeout(make_engine, effects):
     engine = make_engine([reminders], [flaky, refuse])
     handle = engine.start(reminders)
     assert handle.result(timeout=10) == ["1:first", "2:second", [True, False], True]
