@@ -132,3 +132,32 @@ def test_processes_exit_when_the_engine_is_sigkilled(tmp_path):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@workflow.defn
+async def pid_reporter() -> str:
+    workflow.set_query_handler("pid", os.getpid)  # the run actor's process (tests only: not deterministic)
+    await workflow.receive("go")
+    return "went"
+
+
+def test_a_killed_workflow_process_is_rebuilt_by_replay(store_url):
+    with aion.Engine(store=store_url, runtime="local", workflows=[pid_reporter]) as engine:
+        handle = engine.start(pid_reporter, id="r")
+        first = handle.query("pid")
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: not alive(first))
+        second = None
+
+        def rebuilt():
+            nonlocal second
+            try:
+                second = handle.query("pid", timeout=1)
+            except (aion.QueryTimeout, aion.NotRunning):
+                return False
+            return second != first
+
+        wait_for(rebuilt)
+        handle.signal("go")
+        assert handle.result(timeout=15) == "went"
+        assert [e.type_name for e in handle.history()].count("WorkflowStarted") == 1
