@@ -108,6 +108,11 @@ class RuntimeContext:
     writer: Any = None
     idle_timeout: float = 60.0    # seconds a waiting run stays resident without traffic
     max_resident: int = 10_000    # resident runs before the least recently used are passivated
+    # In process, the driver flushes the writer when the actors go quiet, so one commit holds
+    # everything a cascade appended (a step's result and its next command); elsewhere the
+    # writer flushes itself.
+    driver_flushes: bool = False
+    writer_pending: bool = False
 
     @staticmethod
     def new_run_id() -> str:

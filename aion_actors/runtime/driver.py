@@ -24,7 +24,7 @@ from thespian.actors import ActorSystem
 
 from .context import ContextRef, RuntimeContext
 from .engine_actor import EngineActor
-from .messages import Batch, ClientReply, Housekeeping, InitEngine, InitWriter, TimersDue
+from .messages import Batch, ClientReply, Flush, Housekeeping, InitEngine, InitWriter, TimersDue
 from .system import open_actor_system
 from .writer import StoreWriter
 
@@ -84,6 +84,7 @@ class Driver:
             system = handle.system
             writer = system.createActor(StoreWriter)
             local = self.context if self.runtime == "inprocess" else None
+            self.context.driver_flushes = self.runtime == "inprocess"
             ref = ContextRef(self.engine_id, writer, local)
             system.tell(writer, InitWriter(ref))
             self.engine = system.createActor(EngineActor)
@@ -175,6 +176,8 @@ class Driver:
                 batch.append((None, Housekeeping()))
             if batch:
                 system.tell(self.engine, Batch(tuple(batch)))
+                while self.context.writer_pending:
+                    system.tell(self.context.writer, Flush())
                 self._collect(system)
             if stopping:
                 return

@@ -107,6 +107,11 @@ class AppendRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Flush:
+    """Write what the writer holds, in one transaction."""
+
+
+@dataclass(frozen=True, slots=True)
 class AppendDone:
     token: int
     error: BaseException | None
@@ -147,13 +152,23 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
+    """The events of a `Record`, with their seqs: apply them now, act on them at `Committed`."""
     token: int
     events: tuple[ev.HistoryEvent, ...]
 
 
 @dataclass(frozen=True, slots=True)
+class Committed:
+    """The `Record` with this token is durable: its effects may happen."""
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
 class Resolved:
-    """An event recorded on the run's behalf (signal, timer fire, cancel request): apply it."""
+    """An event appended on the run's behalf (signal, timer fire, cancel request): apply it.
+
+    Sent when its seq is assigned, so the run sees every event in seq order;
+    whoever asked for it is answered only once it is committed."""
     event: ev.HistoryEvent
 
 

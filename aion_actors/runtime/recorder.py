@@ -20,7 +20,7 @@ from stores.base import Append, TimerRow, WorkflowState
 from .. import events as ev
 from .. import status as st
 from ..errors import NotRunning, SequenceConflict, WorkflowAlreadyExists
-from .messages import (AppendDone, AppendRequest, ClientReply, DeliverToWorkflow, Fenced, InitRecorder,
+from .messages import (AppendDone, AppendRequest, ClientReply, Committed, DeliverToWorkflow, Fenced, InitRecorder,
                        InitWorkflow, Passivate, Passivated, QueryWorkflow, Record, Recorded, RecordWorkflowEvent, Resolved,
                        RunClosed, RunIdle, RunQuery, TerminateActivity)
 from .workflow_actor import WorkflowActor
@@ -50,6 +50,8 @@ class Recorder(Actor):
         self.passivating = False   # a Passivate went to the run actor; deliveries meanwhile cancel it
         self.delivered_while_passivating = False
         self.passivated = False    # stopped: anything arriving now goes back to the engine to re-route
+        self.unstarted: list[ev.HistoryEvent] = []  # appended while no run actor was there to apply them
+        self.respawn_wanted = False
 
     # -- setup -------------------------------------------------------------
 
@@ -118,6 +120,16 @@ class Recorder(Actor):
         append = Append(self.workflow_id, expected, tuple(ev.to_stored(e) for e in recorded), state,
                         tuple(schedule), tuple(cancel))
         self.send(self.context.writer, AppendRequest(token, append))
+        # The run applies events in seq order as soon as seqs are assigned (its code may run
+        # ahead); anything seen outside — effects, replies — waits for the commit.
+        if purpose[0] == "record":
+            self.send(purpose[1], Recorded(purpose[2], recorded))
+        elif purpose[0] == "deliver":
+            for event in recorded:
+                if self.run_actor is not None:
+                    self.send(self.run_actor, Resolved(event))
+                else:
+                    self.unstarted.append(event)  # the run gets it with its history when it starts
 
     def _track(self, event: ev.HistoryEvent) -> None:
         self.last_seq = event.seq
@@ -153,14 +165,14 @@ class Recorder(Actor):
             return
         if kind == "start":
             self._reply(purpose[2], purpose[1], True, recorded[0].run_id)
-            self._spawn_run(recorded)
+            self._spawn_run(recorded + tuple(self.unstarted))
+            self.unstarted.clear()
         elif kind == "record":
-            self.send(purpose[1], Recorded(purpose[2], recorded))
+            self.send(purpose[1], Committed(purpose[2]))
         elif kind in ("deliver", "recorded-only"):
-            if kind == "deliver" and self.run_actor is not None:
-                for event in recorded:
-                    self.send(self.run_actor, Resolved(event))
             self._reply(purpose[2], purpose[1], True, None)
+        if self.respawn_wanted and not self.pending:
+            self._respawn()
         if self.status is not None and self.status.is_terminal and not self.pending:
             self.send(self.engine, RunClosed(self.workflow_id, self.status.value, recorded[-1].event,
                                              self.parent_workflow_id, self.workflow_type))
@@ -229,8 +241,16 @@ class Recorder(Actor):
             self._append((ev.WorkflowPaused(f"the workflow actor crashed {self.crashes} times; "
                                             f"resume it once the cause is fixed"),), ("paused",))
             return
-        history = self.context.read_history(self.workflow_id)
-        self._spawn_run(history)
+        self._respawn()
+
+    def _respawn(self) -> None:
+        """Rebuild the run from the store, once every append in flight is committed (so it is there)."""
+        if self.pending:
+            self.respawn_wanted = True
+            return
+        self.respawn_wanted = False
+        self.unstarted.clear()
+        self._spawn_run(self.context.read_history(self.workflow_id))
 
     def _passivate(self, msg: Passivate, sender) -> None:
         if self.run_actor is None or self.pending or self.passivating or self.fenced:
@@ -248,7 +268,7 @@ class Recorder(Actor):
             # Something arrived after the run closed its code: rebuild it by replay, it is not idle.
             self.send(self.run_actor, ActorExitRequest())
             self.run_actor = None
-            self._spawn_run(self.context.read_history(self.workflow_id))
+            self._respawn()
 
     def _exit(self, msg: ActorExitRequest, sender) -> None:
         self.fenced = True

@@ -24,7 +24,8 @@ from ..payload import Payload
 from ..retry import RetryPolicy, next_retry_delay
 from .activity_actor import ActivityActor
 from .facade import ActorEngineHandle
-from .messages import (AttemptDone, CancelAttempt, ClientReply, Heartbeat, InitWorkflow, Record, Recorded,
+from .messages import (AttemptDone, CancelAttempt, ClientReply, Committed, Heartbeat, InitWorkflow, Record,
+                       Recorded,
                        Passivate, Resolved, RunAttempt, RunIdle, RunQuery, TerminateActivity)
 
 log = logging.getLogger("aion_actors.workflow_actor")
@@ -48,7 +49,7 @@ class WorkflowActor(Actor):
         self.instance: WorkflowInstance | None = None
         self.activities: dict[int, _Activity] = {}
         self.children: dict[str, str] = {}  # open child id -> parent close policy
-        self.in_flight: dict[int, tuple[cmd.Command, ...]] = {}
+        self.in_flight: dict[int, list[ev.HistoryEvent]] = {}  # appended, not yet committed: effects wait
         self.next_token = 0
         self.broken = False
 
@@ -162,25 +163,27 @@ class WorkflowActor(Actor):
 
     def _send_record(self, events: tuple[ev.Event, ...], commands: tuple[cmd.Command, ...]) -> None:
         self.next_token += 1
-        self.in_flight[self.next_token] = commands
+        self.in_flight[self.next_token] = []
         self.send(self.recorder, Record(self.next_token, events))
 
     def _recorded(self, msg: Recorded, sender) -> None:
-        self.in_flight.pop(msg.token, None)
+        """Seqs assigned: apply now (so the next commands join the same commit); act at Committed."""
+        self.in_flight[msg.token] = list(msg.events)
         continued = None
         for event in msg.events:
             self._observe(event)
-            e = event.event
-            if isinstance(e, ev.WorkflowStarted):
+            if isinstance(event.event, ev.WorkflowStarted):
                 continued = event
-                continue
-            if continued is None:
+            elif continued is None:
                 self.instance.apply(event)
-            self._act(event)
         if continued is not None:
             self._begin(continued, self.instance.info.run_number + 1, [])
             return
         self._flush()
+
+    def _committed(self, msg: Committed, sender) -> None:
+        for event in self.in_flight.pop(msg.token, []):
+            self._act(event)
 
     def _act(self, event: ev.HistoryEvent) -> None:
         e = event.event
@@ -314,6 +317,7 @@ class WorkflowActor(Actor):
 _HANDLERS = {
     InitWorkflow: WorkflowActor._init,
     Recorded: WorkflowActor._recorded,
+    Committed: WorkflowActor._committed,
     Resolved: WorkflowActor._resolved,
     AttemptDone: WorkflowActor._attempt_done,
     Heartbeat: WorkflowActor._heartbeat,

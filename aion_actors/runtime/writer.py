@@ -13,14 +13,9 @@ from thespian.actors import Actor, ActorExitRequest
 from stores.errors import StoreError as _StoreLayerError
 
 from ..errors import translate_store_error
-from .messages import AppendDone, AppendRequest, InitWriter
+from .messages import AppendDone, AppendRequest, Flush, InitWriter
 
 
-class _Flush:
-    __slots__ = ()
-
-
-_FLUSH = _Flush()  # a module constant; on multi-process bases it arrives as a copy
 
 
 class StoreWriter(Actor):
@@ -31,16 +26,19 @@ class StoreWriter(Actor):
 
     def receiveMessage(self, msg, sender):
         if isinstance(msg, AppendRequest):
-            if not self.pending:
-                self.send(self.myAddress, _FLUSH)
+            if not self.pending and not self.context.driver_flushes:
+                self.send(self.myAddress, Flush())
             self.pending.append((sender, msg))
-        elif isinstance(msg, (_Flush, ActorExitRequest)):
+            self.context.writer_pending = True
+        elif isinstance(msg, (Flush, ActorExitRequest)):
             self._flush()
         elif isinstance(msg, InitWriter):
-            self.store = msg.context.get().store
+            self.context = msg.context.get()
+            self.store = self.context.store
 
     def _flush(self) -> None:
         batch, self.pending = self.pending, []
+        self.context.writer_pending = False
         if not batch:
             return
         try:
