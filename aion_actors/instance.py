@@ -27,7 +27,7 @@ import random as _random
 import traceback
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from . import commands as cmd
@@ -181,7 +181,7 @@ class WorkflowInstance:
     def start_timer(self, handle: DurableTimerHandle, delay: float, name: str | None = None) -> str:
         self._timer_seq += 1
         timer_id = timer_id_for(self._timer_seq, name)
-        fire_at = datetime.now(timezone.utc) + timedelta(seconds=delay)
+        fire_at = self.now + timedelta(seconds=delay)  # from workflow time, as the code computed it
         self.issue(cmd.StartTimer(timer_id, fire_at))
         self._timers[timer_id] = handle
         return timer_id

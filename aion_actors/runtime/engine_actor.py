@@ -25,6 +25,10 @@ from .recorder import Recorder
 
 log = logging.getLogger("aion_actors.engine")
 
+# Due timers handled per pass: the rest wait for the next pass, so a burst of
+# fires does not hold back the heap (and everything else) for its whole length.
+_TIMERS_PER_PASS = 256
+
 RESIDENT, NON_RESIDENT, TERMINAL, UNKNOWN = (Residency.RESIDENT, Residency.NON_RESIDENT, Residency.TERMINAL,
                                              Residency.UNKNOWN)
 
@@ -38,6 +42,7 @@ class EngineActor(Actor):
         self.touched: dict[str, float] = {}
         self.loading: dict[str, list] = {}   # runs waiting for room, with what to do once resident
         self.admissions: deque = deque()     # (workflow id, make it resident), oldest first
+        self.asked: set[str] = set()         # runs with a Passivate in flight
         self.waiters: dict[str, list[int]] = {}
 
     def receiveMessage(self, msg, sender):
@@ -86,7 +91,7 @@ class EngineActor(Actor):
             make_resident()
             return
         self.admissions.append((workflow_id, make_resident))
-        self._housekeeping(Housekeeping())
+        self._make_room()
 
     def _release(self) -> None:
         while self.admissions and len(self.runs) < self.context.max_resident:
@@ -129,6 +134,7 @@ class EngineActor(Actor):
 
     def _touch(self, workflow_id: str) -> None:
         self.runs.move_to_end(workflow_id)
+        self.asked.discard(workflow_id)
         self.touched[workflow_id] = time.monotonic()
 
     # -- requests ------------------------------------------------------------
@@ -197,7 +203,7 @@ class EngineActor(Actor):
         self._with_recorder(workflow_id, None, lambda recorder: None)
 
     def _timers_due(self, msg: TimersDue) -> None:
-        for workflow_id, timer_id in self.context.wheel.pop_due(time.time()):
+        for workflow_id, timer_id in self.context.wheel.pop_due(time.time(), limit=_TIMERS_PER_PASS):
             self._deliver(DeliverToWorkflow(None, workflow_id, ev.TimerFired(timer_id)))
 
     def _housekeeping(self, msg: Housekeeping) -> None:
@@ -206,12 +212,24 @@ class EngineActor(Actor):
         Only a run that waits on deliveries (signals, timers, children) agrees to go;
         its state is rebuilt by replay when something arrives for it.
         """
+        self.asked.clear()  # a run that said no last time may be idle now
+        self._make_room()
+
+    def _make_room(self) -> None:
+        """Ask the least recently used runs to passivate: the idle ones, and enough for the cap.
+
+        Runs already asked are skipped, so admitting many runs at once costs one pass each
+        over the few runs it asks, not over every resident run.
+        """
         idle_before = time.monotonic() - self.context.idle_timeout
-        excess = len(self.runs) + len(self.admissions) - self.context.max_resident
-        for workflow_id, recorder in list(self.runs.items()):
+        excess = len(self.runs) + len(self.admissions) - self.context.max_resident - len(self.asked)
+        for workflow_id, recorder in self.runs.items():
             if excess <= 0 and self.touched.get(workflow_id, 0) > idle_before:
                 break
+            if workflow_id in self.asked:
+                continue
             excess -= 1
+            self.asked.add(workflow_id)
             self.send(recorder, Passivate(workflow_id))
 
     def _passivated(self, msg: Passivated) -> None:
@@ -220,6 +238,7 @@ class EngineActor(Actor):
     def _drop(self, workflow_id: str) -> None:
         """The run no longer has actors here: stop its Recorder (and so its run), admit another."""
         self.touched.pop(workflow_id, None)
+        self.asked.discard(workflow_id)
         recorder = self.runs.pop(workflow_id, None)
         if recorder is not None:
             self.send(recorder, ActorExitRequest())

@@ -38,9 +38,10 @@ class TimerWheel:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 
-    def pop_due(self, now: float) -> list[tuple[str, str]]:
+    def pop_due(self, now: float, limit: int | None = None) -> list[tuple[str, str]]:
         due = []
-        while (deadline := self.next_deadline()) is not None and deadline <= now:
+        while (limit is None or len(due) < limit) and (deadline := self.next_deadline()) is not None \
+                and deadline <= now:
             _, workflow_id, timer_id = heapq.heappop(self._heap)
             del self._live[(workflow_id, timer_id)]
             due.append((workflow_id, timer_id))
