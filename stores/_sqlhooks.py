@@ -2,15 +2,18 @@
 
 Everything here answers "how does SQLite differ from PostgreSQL?": URL
 checking, engine and connection set-up, the upsert construct, the schema
-lock, and turning driver errors into `StoreError`s that say what to do.
-The store itself runs one code path on both.
+lock, turning driver errors into `StoreError`s that say what to do, and
+`SqliteDirect`: SQLite's hot path, which runs the store's precompiled SQL on
+the sqlite3 connection itself. The store plans every transaction the same
+way on both backends; only who executes the statements differs.
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -157,19 +160,110 @@ def translate(exc: BaseException, action: str, where: str) -> StoreError:
 
 
 class Prepared:
-    """A statement compiled once for a dialect and run through `exec_driver_sql`.
+    """A statement compiled once for a dialect, for running straight on the driver.
 
     Bulk writes go this way because SQLAlchemy's per-row parameter processing
-    was a fifth of a batched append's time. Rows must already hold values the
-    driver takes as they are (str, int, bool, bytes, None).
+    was a fifth of a batched append's time, and SQLite's hot path
+    (`SqliteDirect`) runs every statement this way. Rows must already hold
+    values the driver takes as they are (str, int, bool, bytes, None).
+
+    Args:
+        stmt: the SQLAlchemy construct; kept as `stmt` for `Connection.execute`.
+        keys: for an INSERT without values, the columns the rows give.
     """
 
-    def __init__(self, stmt: Any, dialect: Dialect) -> None:
-        compiled = stmt.compile(dialect=dialect)
+    def __init__(self, stmt: Any, dialect: Dialect, keys: Sequence[str] | None = None) -> None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+        self.stmt = stmt
         self.sql = compiled.string
         self._order = compiled.positiontup  # None under a named paramstyle (psycopg)
+
+    def params(self, row: dict[str, Any]) -> Any:
+        """`row` as the driver takes it: a tuple under `?` placeholders, else the dict."""
+        order = self._order
+        return tuple(row[key] for key in order) if order else row
 
     def run(self, conn: Connection, rows: list[dict[str, Any]]) -> Any:
         order = self._order
         params = [tuple(row[key] for key in order) for row in rows] if order else rows
         return conn.exec_driver_sql(self.sql, params)
+
+
+class SqliteDirect:
+    """SQLite's hot path: `Prepared` SQL run on the sqlite3 connection itself.
+
+    SQLAlchemy's connection begin/execute/commit machinery cost ≈4x the
+    statements themselves in the small transactions the engine commits all
+    the time, so SQLite's appends and point reads skip it. The connections
+    still come from the engine's pool, so they carry the connect hook's set-up
+    (busy timeout, WAL, `synchronous`, no implicit BEGIN).
+
+    - Writes (`transaction`) use one connection kept checked out, touched only
+      under the store's write lock, in an explicit `BEGIN IMMEDIATE` ...
+      `COMMIT`: a writer in another process waits for the lock (busy timeout)
+      instead of racing, so two processes still get exactly one winner.
+    - Reads (`fetch`) are one SELECT in autocommit mode (its own snapshot) on
+      a connection checked out for it, so they never wait for a writer.
+    - In memory (`shared`) every checkout is the pool's one connection and
+      the store's RLock serialises all use, so reads take the held one too.
+
+    Driver errors come out as `StoreError`s (`translate`).
+    """
+
+    def __init__(self, engine: Engine, where: str, *, shared: bool) -> None:
+        self._engine, self._where, self._shared = engine, where, shared
+        self._held: Any = None  # the pool's PoolProxiedConnection for writes, checked out on first use
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._held is None:
+            self._held = self._engine.raw_connection()
+        return self._held.driver_connection
+
+    @contextmanager
+    def transaction(self, action: str) -> Iterator[sqlite3.Cursor]:
+        """A cursor in `BEGIN IMMEDIATE`; COMMIT after the block, ROLLBACK if it raises.
+
+        The caller holds the store's write lock (in memory: its RLock).
+        """
+        try:
+            cursor = self._connection().cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, action, self._where) from exc
+        try:
+            yield cursor
+            cursor.execute("COMMIT")
+        except BaseException as exc:
+            self._roll_back()
+            if isinstance(exc, DRIVER_ERRORS):
+                raise translate(exc, action, self._where) from exc
+            raise
+
+    def _roll_back(self) -> None:
+        connection = self._held.driver_connection
+        try:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        except sqlite3.Error:  # the connection is unusable: let the pool replace it
+            held, self._held = self._held, None
+            held.invalidate()
+            held.close()
+
+    def fetch(self, query: Prepared, row: dict[str, Any], action: str) -> list[tuple[Any, ...]]:
+        """The rows of one SELECT. The caller holds the store's RLock when `shared`."""
+        try:
+            if self._shared:
+                return self._connection().execute(query.sql, query.params(row)).fetchall()
+            checked_out = self._engine.raw_connection()
+            try:
+                return checked_out.driver_connection.execute(query.sql, query.params(row)).fetchall()
+            finally:
+                checked_out.close()
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, action, self._where) from exc
+
+    def close(self) -> None:
+        """Return the held connection to the pool (before the engine is disposed of)."""
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
