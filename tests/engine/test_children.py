@@ -1,5 +1,7 @@
 """Child workflows: record-then-spawn, results recorded in the parent, links on close."""
 
+import time
+
 import pytest
 
 import aion_actors as aion
@@ -54,13 +56,23 @@ async def pinger(target: str) -> str:
     return "sent"
 
 
+def eventually_exists(engine, workflow_id, timeout=10.0):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return engine.get_handle(workflow_id)
+        except aion.WorkflowNotFound:
+            assert time.time() < deadline, f"{workflow_id} was never started"
+            time.sleep(0.02)
+
+
 def test_fan_out_and_in(make_engine):
     engine = make_engine([fan_out, child], [double])
     handle = engine.start(fan_out, 4, id="fan")
     assert handle.result(timeout=10) == [0, 2, 4, 6]
     kinds = [e.type_name for e in handle.history()]
     assert kinds.count("ChildWorkflowStarted") == 4 and kinds.count("ChildWorkflowCompleted") == 4
-    kid = aion.WorkflowHandle(engine, "fan/1")
+    kid = eventually_exists(engine, "fan/1")
     assert kid.result(timeout=5) == 0
     assert kid.history()[0].event.parent_workflow_id == "fan"
 
@@ -76,7 +88,7 @@ def test_child_failure_reaches_parent(make_engine):
 def test_parent_close_policy(make_engine, policy, outcome):
     engine = make_engine([leaves_children, waiting_child])
     assert engine.start(leaves_children, policy).result(timeout=10) == "parent done"
-    kid = aion.WorkflowHandle(engine, f"kid-{policy}")  # spawned after it was recorded: may still be starting
+    kid = eventually_exists(engine, f"kid-{policy}")  # spawned after it was recorded: may still be starting
     if outcome is None:
         with pytest.raises(TimeoutError):
             kid.result(timeout=0.3)
