@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
 from collections import OrderedDict, deque
 from typing import Callable
 
@@ -27,7 +28,7 @@ log = logging.getLogger("aion_actors.engine")
 
 # Due timers handled per pass: the rest wait for the next pass, so a burst of
 # fires does not hold back the heap (and everything else) for its whole length.
-_TIMERS_PER_PASS = 256
+_TIMERS_PER_PASS = 16_384
 
 RESIDENT, NON_RESIDENT, TERMINAL, UNKNOWN = (Residency.RESIDENT, Residency.NON_RESIDENT, Residency.TERMINAL,
                                              Residency.UNKNOWN)
@@ -203,8 +204,12 @@ class EngineActor(Actor):
         self._with_recorder(workflow_id, None, lambda recorder: None)
 
     def _timers_due(self, msg: TimersDue) -> None:
-        for workflow_id, timer_id in self.context.wheel.pop_due(time.time(), limit=_TIMERS_PER_PASS):
-            self._deliver(DeliverToWorkflow(None, workflow_id, ev.TimerFired(timer_id)))
+        # Every fire of one pass is recorded at the moment the pass saw it due: they share
+        # one group commit anyway, and the runs' reactions follow in the same cascade.
+        now = time.time()
+        observed = datetime.fromtimestamp(now, timezone.utc)
+        for workflow_id, timer_id in self.context.wheel.pop_due(now, limit=_TIMERS_PER_PASS):
+            self._deliver(DeliverToWorkflow(None, workflow_id, ev.TimerFired(timer_id), observed_at=observed))
 
     def _housekeeping(self, msg: Housekeeping) -> None:
         """Passivate runs idle past the timeout, and the least recently used past the cap.

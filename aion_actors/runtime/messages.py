@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from stores.base import Append
@@ -38,6 +39,7 @@ class DeliverToWorkflow:
     workflow_id: str
     event: ev.Event
     reply_to: Any = None
+    observed_at: datetime | None = None  # a timer fire: when the engine's pass saw it due
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +244,7 @@ class RecordWorkflowEvent:
     workflow_id: str
     event: ev.Event
     reply_to: Any = None
+    observed_at: datetime | None = None  # a timer fire: when the engine's pass saw it due
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ class Recorder(Actor):
         self.next_token = 0
         self.run_actor = None
         self.crashes = 0
+        self.last_recorded_at = datetime.min.replace(tzinfo=timezone.utc)
         self.passivating = False   # a Passivate went to the run actor; deliveries meanwhile cancel it
         self.delivered_while_passivating = False
         self.passivated = False    # stopped: anything arriving now goes back to the engine to re-route
@@ -84,8 +85,8 @@ class Recorder(Actor):
 
     # -- appending -----------------------------------------------------------
 
-    def _envelope(self, events: tuple[ev.Event, ...]) -> tuple[ev.HistoryEvent, ...]:
-        now = datetime.now(timezone.utc)
+    def _envelope(self, events: tuple[ev.Event, ...], at: datetime | None = None) -> tuple[ev.HistoryEvent, ...]:
+        now = datetime.now(timezone.utc) if at is None else max(at, self.last_recorded_at)
         out = []
         run_id = self.run_id
         for offset, event in enumerate(events, start=1):
@@ -96,10 +97,10 @@ class Recorder(Actor):
                 run_id = event.next_run_id
         return tuple(out)
 
-    def _append(self, events: tuple[ev.Event, ...], purpose: tuple) -> None:
+    def _append(self, events: tuple[ev.Event, ...], purpose: tuple, at: datetime | None = None) -> None:
         if self.fenced:
             return
-        recorded = self._envelope(events)
+        recorded = self._envelope(events, at)
         expected = self.last_seq
         schedule, cancel = [], []
         was_open = set(self.open_timers)
@@ -133,6 +134,7 @@ class Recorder(Actor):
 
     def _track(self, event: ev.HistoryEvent) -> None:
         self.last_seq = event.seq
+        self.last_recorded_at = event.recorded_at
         self.run_id = event.run_id
         e = event.event
         self.status = st.apply(self.status, e)
@@ -210,7 +212,7 @@ class Recorder(Actor):
             self._reply(msg.reply_to, msg.corr, True, None)  # already fired/cancelled/resolved: nothing to record
             return
         self.delivered_while_passivating |= self.passivating
-        self._append((msg.event,), ("deliver", msg.corr, msg.reply_to))
+        self._append((msg.event,), ("deliver", msg.corr, msg.reply_to), msg.observed_at)
 
     def _record_only(self, msg: RecordWorkflowEvent, sender) -> None:
         if self.status is None or self.status.is_terminal:

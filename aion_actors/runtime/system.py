@@ -62,6 +62,7 @@ from thespian.actors import ActorSystem
 from thespian.system.messages.status import Thespian_StatusReq, Thespian_SystemStatus
 
 from ..errors import AionError, InvalidArgument
+from .simplebase import patch_simple_base
 from .procs import all_processes, is_running, listening_sockets, proc_stat
 
 log = logging.getLogger("aion_actors.runtime.system")
@@ -383,6 +384,7 @@ def open_actor_system(runtime: str, *, log_dir: str | None = None) -> ActorSyste
         ActorSystemStartError: no isolated local system could be started.
     """
     if runtime == "inprocess":
+        patch_simple_base()
         return ActorSystemHandle(runtime, ActorSystem("simpleSystemBase", transientUnique=True,
                                                       logDefs=False))
     if runtime != "local":
