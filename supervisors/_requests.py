@@ -1,0 +1,121 @@
+"""The supervisor's child table and its request handlers (start_child & co).
+
+Private: `supervisors.supervisor.Supervisor` mixes `RequestsMixin` in. Each
+handler runs when the supervisor is idle (no start or stop in progress) and
+replies to the sender, with a `SupervisorError` from the closed vocabulary
+in `supervisors.messages` when the request cannot be done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Optional
+
+from . import messages as m
+from .spec import ChildSpec, SpecError, Start, validate_child
+
+REQUESTS = (m.StartChild, m.TerminateChild, m.RestartChild, m.DeleteChild, m.WhichChildren,
+            m.CountChildren)
+
+
+@dataclass(eq=False)  # identity: a child is itself, whatever its fields
+class Child:
+    """One entry of the child table (a spec, and what is running for it)."""
+
+    spec: ChildSpec
+    address: Any = None  # None: not running
+    pid: Optional[int] = None  # reported in ChildReady
+    restarts: int = 0
+    generation: int = 0  # bumped at each start; tells stale exit events apart
+    reason: Any = None  # from the child's Exit, until its ChildActorExited
+    stopping: bool = False  # the supervisor is stopping it: not a failure
+
+
+class RequestsMixin:
+    """`_request(msg, sender)` for the requests in `REQUESTS` (needs a `Supervisor`)."""
+
+    def _request(self, msg: Any, sender: Any) -> None:
+        s = self._s
+        simple = s.spec.strategy == "simple_one_for_one"
+        if isinstance(msg, m.WhichChildren):
+            self._reply(sender, m.Children(tuple(
+                m.ChildStatus(c.spec.id, c.address, c.spec.type, c.pid, c.restarts)
+                for c in s.children)))
+        elif isinstance(msg, m.CountChildren):
+            sups = sum(c.spec.type == "supervisor" for c in s.children)
+            self._reply(sender, m.ChildCount(len(s.children),
+                                             sum(c.address is not None for c in s.children),
+                                             sups, len(s.children) - sups))
+        elif isinstance(msg, m.StartChild):
+            self._start_new(msg, sender, simple)
+        elif isinstance(msg, (m.RestartChild, m.DeleteChild)) and simple:
+            self._reply(sender, m.SupervisorError(
+                m.SIMPLE_ONE_FOR_ONE, f"{type(msg).__name__} is not for simple_one_for_one"))
+        elif self._by_id(msg.id) is None:
+            self._reply(sender, m.SupervisorError(m.NOT_FOUND, repr(msg.id)))
+        elif isinstance(msg, m.TerminateChild):
+            self._run([("stop", msg.id)], lambda failed: self._terminated(msg.id, sender, simple))
+        elif isinstance(msg, m.RestartChild):
+            if self._by_id(msg.id).address is not None:
+                self._reply(sender, m.SupervisorError(m.ALREADY_STARTED, repr(msg.id)))
+            else:
+                self._run([("start", msg.id, False)],
+                          lambda failed: self._started(msg.id, sender, failed, forget=False))
+        elif isinstance(msg, m.DeleteChild):
+            child = self._by_id(msg.id)
+            if child.address is not None:
+                self._reply(sender, m.SupervisorError(m.RUNNING, repr(msg.id)))
+            else:
+                s.children.remove(child)
+                self._reply(sender, m.Deleted(msg.id))
+
+    def _start_new(self, msg: m.StartChild, sender: Any, simple: bool) -> None:
+        s = self._s
+        if simple:
+            if msg.spec is not None:
+                self._reply(sender, m.SupervisorError(m.SIMPLE_ONE_FOR_ONE,
+                                                      "give StartChild a message, not a spec"))
+                return
+            template = s.spec.children[0]
+            s.instances += 1
+            message = template.start.message if msg.message is None else msg.message
+            spec = replace(template, id=(template.id, s.instances),
+                           start=Start(template.start.actor_class, message))
+        else:
+            try:
+                spec = validate_child(msg.spec, "spec", s.spec.auto_shutdown)
+            except SpecError as exc:
+                self._reply(sender, m.SupervisorError(m.INVALID_SPEC, str(exc)))
+                return
+            existing = self._by_id(spec.id)
+            if existing is not None:
+                code = m.ALREADY_STARTED if existing.address is not None else m.ALREADY_PRESENT
+                self._reply(sender, m.SupervisorError(code, repr(spec.id)))
+                return
+        s.children.append(Child(spec))
+        self._run([("start", spec.id, False)],
+                  lambda failed: self._started(spec.id, sender, failed, forget=True))
+
+    def _started(self, child_id: Any, sender: Any, failed: list, forget: bool) -> None:
+        child = self._by_id(child_id)
+        if failed:
+            if forget:  # a child that never started leaves no trace (as in OTP)
+                self._s.children.remove(child)
+            self._reply(sender, m.SupervisorError(m.START_FAILED, repr(failed[0][1])))
+        else:
+            self._reply(sender, m.Started(child_id, child.address))
+
+    def _terminated(self, child_id: Any, sender: Any, simple: bool) -> None:
+        child = self._by_id(child_id)
+        if child is not None and (simple or child.spec.restart == "temporary"):
+            self._s.children.remove(child)
+        self._reply(sender, m.Terminated(child_id))
+
+    def _by_address(self, address: Any) -> Optional[Child]:
+        if self._s is None or address is None:
+            return None
+        return next((c for c in self._s.children if c.address is not None and c.address == address),
+                    None)
+
+    def _by_id(self, child_id: Any) -> Optional[Child]:
+        return next((c for c in self._s.children if c.spec.id == child_id), None)

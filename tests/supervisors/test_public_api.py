@@ -1,0 +1,55 @@
+"""The public names are pinned; the library stays below aion_actors."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import supervisors
+
+
+def test_public_names():
+    assert sorted(supervisors.__all__) == sorted([
+        "KILLED", "NORMAL", "SHUTDOWN", "MAX_INTENSITY", "ERRORS",
+        "RestartIntensity", "is_normal", "should_auto_shutdown", "should_restart", "to_restart",
+        "LinkedActor", "Supervisor",
+        "ChildSpec", "SpecError", "Start", "SupervisorSpec", "validate", "validate_child",
+        "ChildCount", "ChildReady", "ChildStatus", "Children", "Configure", "Configured",
+        "CountChildren", "DeleteChild", "Deleted", "Demonitor", "Down", "Exit", "ExitSignal",
+        "Link", "Monitor", "RestartChild", "Shutdown", "StartChild", "Started", "Supervised",
+        "SupervisorError", "TerminateChild", "Terminated", "Unlink", "WhichChildren",
+    ])
+    for name in supervisors.__all__:
+        assert hasattr(supervisors, name)
+
+
+def test_imports_only_thespian_and_stdlib():
+    root = pathlib.Path(supervisors.__file__).parent
+    for path in root.glob("*.py"):
+        for line in path.read_text().splitlines():
+            found = re.match(r"\s*(?:from|import)\s+([\w.]+)", line)
+            if found and not found.group(1).startswith("."):
+                top = found.group(1).split(".")[0]
+                assert top not in ("aion_actors", "stores"), f"{path.name}: {line}"
+
+
+def test_messages_are_frozen():
+    import dataclasses
+
+    import pytest
+
+    msg = supervisors.Exit("normal")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        msg.reason = "x"
+    assert not hasattr(msg, "__dict__")  # slotted
+
+
+def test_package_docstring_example_runs(inprocess):
+    import textwrap
+
+    doc = supervisors.__doc__
+    block = doc.split("::\n", 1)[1].split("\nThe pieces:", 1)[0]
+    namespace = {"system": inprocess.system, "__name__": "supervisors_example"}
+    exec(compile(textwrap.dedent(block), "supervisors.__doc__", "exec"), namespace)
+    pool = namespace["system"].ask(namespace["pool_sup"], supervisors.WhichChildren(), 5)
+    assert [c.restarts for c in pool.children] == [1]
