@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import abc
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 

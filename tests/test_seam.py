@@ -1,6 +1,5 @@
 """Services speak only through the EngineHandle seam: unit tests with the recording fake."""
 
-import concurrent.futures
 
 import pytest
 

@@ -54,14 +54,19 @@ class _Attempts:
 
     @staticmethod
     def _done(attempt: RunAttempt, ctx: ActivityContext, call: Callable[[], Any]) -> AttemptDone:
+        """Run `call` as the attempt's code and turn whatever it does into the outcome."""
         token = current.set(ctx)
         try:
             result = converter.encode_value(call())
         except BaseException as exc:  # noqa: BLE001 - any failure of user code is recorded, never raised here
-            return AttemptDone(attempt.activity_id, attempt.attempt, failure=failure_from(exc), heartbeat=ctx.unsent)
+            return _Attempts._failed(attempt, ctx, exc)
         finally:
             current.reset(token)
         return AttemptDone(attempt.activity_id, attempt.attempt, result=result, heartbeat=ctx.unsent)
+
+    @staticmethod
+    def _failed(attempt: RunAttempt, ctx: ActivityContext, exc: BaseException) -> AttemptDone:
+        return AttemptDone(attempt.activity_id, attempt.attempt, failure=failure_from(exc), heartbeat=ctx.unsent)
 
 
 class InlineActivityRunner(_Attempts):
@@ -112,8 +117,8 @@ class ActivityRunner(_Attempts):
         current.set(ctx)
         try:
             result = await fn(*self._args(fn, attempt))
-        except BaseException as exc:  # noqa: BLE001
-            return self._done(attempt, ctx, lambda: (_ for _ in ()).throw(exc))
+        except BaseException as exc:  # noqa: BLE001 - any failure of user code is recorded, never raised here
+            return self._failed(attempt, ctx, exc)
         return self._done(attempt, ctx, lambda: result)
 
     def cancel(self, key: tuple) -> None:

@@ -18,7 +18,7 @@ from thespian.actors import Actor, ActorExitRequest, ChildActorExited
 from .. import commands as cmd
 from .. import events as ev
 from ..errors import Failure, NonDeterminismError, QueryFailed, UnknownQuery
-from ..instance import WorkflowInfo, WorkflowInstance, failure_from
+from ..instance import WorkflowInfo, WorkflowInstance
 from ..converter import encode_value
 from ..payload import Payload
 from ..retry import RetryPolicy, next_retry_delay

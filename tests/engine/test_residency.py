@@ -2,7 +2,6 @@
 
 import time
 
-import aion_actors as aion
 from aion_actors import workflow
 from aion_actors.seam import Residency
 

@@ -8,7 +8,6 @@ start and stop order and pids on every runtime.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 

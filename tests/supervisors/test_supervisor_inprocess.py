@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from supervisors import (MAX_INTENSITY, ChildCount, ChildSpec, Configure, CountChildren, DeleteChild,
+from supervisors import (ChildCount, ChildSpec, Configure, CountChildren, DeleteChild,
                          Deleted, RestartChild, Shutdown, Start, StartChild, Started, Supervisor,
                          SupervisorError, SupervisorSpec, TerminateChild, Terminated, should_restart)
 
