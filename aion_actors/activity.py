@@ -62,9 +62,15 @@ class ActivityContext:
 current: contextvars.ContextVar[ActivityContext | None] = contextvars.ContextVar("aion_activity", default=None)
 
 
-def defn(fn: Callable[..., Any] | None = None, *, name: str | None = None):
-    """Declare a function (sync or async) as an activity, named `name` or its function name."""
-    return decorator(define_activity, fn, name)
+def defn(fn: Callable[..., Any] | None = None, *, name: str | None = None, executor: str = "thread"):
+    """Declare a function (sync or async) as an activity, named `name` or its function name.
+
+    `executor="process"` runs a sync, module-level activity in a pool of worker
+    processes on the in-process runtime (for CPU-bound code that would hold the
+    GIL); its heartbeats are not recorded and it cannot observe cancellation.
+    On the "local" runtime every attempt has its own process anyway.
+    """
+    return decorator(define_activity, fn, name, executor=executor)
 
 
 def _context() -> ActivityContext:

@@ -23,11 +23,15 @@ class WorkflowDefinition:
     takes_input: bool
 
 
+EXECUTORS = ("thread", "process")
+
+
 @dataclass(frozen=True, slots=True)
 class ActivityDefinition:
     name: str
     fn: Callable[..., Any]
     is_async: bool
+    executor: str = "thread"  # in process: "thread" pool, or "process" pool for CPU-bound code
 
 
 def _check_name(name: object, what: str) -> str:
@@ -53,19 +57,25 @@ def define_workflow(fn: Callable[..., Any], name: str | None = None) -> Callable
     return fn
 
 
-def define_activity(fn: Callable[..., Any], name: str | None = None) -> Callable[..., Any]:
+def define_activity(fn: Callable[..., Any], name: str | None = None, executor: str = "thread") -> Callable[..., Any]:
     if not callable(fn) or inspect.isclass(fn):
         raise InvalidArgument(f"@activity.defn needs a function, got {fn!r}")
-    setattr(fn, _ACTIVITY_ATTR, ActivityDefinition(_check_name(name or fn.__name__, "activity"), fn,
-                                                   inspect.iscoroutinefunction(fn)))
+    if executor not in EXECUTORS:
+        raise InvalidArgument(f"@activity.defn(executor=...) must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    is_async = inspect.iscoroutinefunction(fn)
+    if executor == "process" and (is_async or "<locals>" in fn.__qualname__):
+        raise InvalidArgument(f"activity {fn.__qualname__!r} cannot use executor='process': it must be a plain "
+                              f"module-level function (worker processes import it by name)")
+    setattr(fn, _ACTIVITY_ATTR, ActivityDefinition(_check_name(name or fn.__name__, "activity"), fn, is_async,
+                                                   executor))
     return fn
 
 
-def decorator(define: Callable[..., Any], fn: Callable[..., Any] | None, name: str | None):
-    """Support both `@defn` and `@defn(name=...)`."""
+def decorator(define: Callable[..., Any], fn: Callable[..., Any] | None, name: str | None, **options: Any):
+    """Support both `@defn` and `@defn(name=..., ...)`."""
     if fn is None:
-        return lambda f: define(f, name)
-    return define(fn, name)
+        return lambda f: define(f, name, **options)
+    return define(fn, name, **options)
 
 
 def workflow_definition(obj: Any) -> WorkflowDefinition:

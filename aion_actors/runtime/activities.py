@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import multiprocessing
+import os
 import threading
 from typing import Any, Callable
 
@@ -98,6 +100,8 @@ class ActivityRunner(_Attempts):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
         self._running: dict[tuple, ActivityContext] = {}
+        self._workers = min(workers, os.cpu_count() or 1)
+        self._processes: concurrent.futures.ProcessPoolExecutor | None = None
 
     def submit(self, address: Any, attempt: RunAttempt) -> None:
         definition = self.registry.activity(attempt.activity_type)
@@ -110,6 +114,9 @@ class ActivityRunner(_Attempts):
         if definition.is_async:
             future = asyncio.run_coroutine_threadsafe(self._run_async(fn, attempt, ctx), self._async_loop())
             future.add_done_callback(lambda f: self._post(address, f.result()))
+        elif definition.executor == "process":
+            future = self._process_pool().submit(_run_in_worker_process, definition.name, fn, attempt)
+            future.add_done_callback(lambda f: self._post(address, self._from_worker(attempt, ctx, f)))
         else:
             self._pool.submit(lambda: self._post(address, self._done(attempt, ctx, lambda: fn(*self._args(fn, attempt)))))
 
@@ -120,6 +127,20 @@ class ActivityRunner(_Attempts):
         except BaseException as exc:  # noqa: BLE001 - any failure of user code is recorded, never raised here
             return self._failed(attempt, ctx, exc)
         return self._done(attempt, ctx, lambda: result)
+
+    def _process_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        with self._loop_lock:
+            if self._processes is None:
+                # forkserver: forking this multi-threaded process could deadlock a child.
+                context = multiprocessing.get_context("forkserver")
+                self._processes = concurrent.futures.ProcessPoolExecutor(self._workers, mp_context=context)
+            return self._processes
+
+    def _from_worker(self, attempt: RunAttempt, ctx: ActivityContext, future: concurrent.futures.Future) -> AttemptDone:
+        try:
+            return future.result()
+        except BaseException as exc:  # noqa: BLE001 - a dead worker or an unpicklable outcome: a failed attempt
+            return self._failed(attempt, ctx, exc)
 
     def cancel(self, key: tuple) -> None:
         ctx = self._running.get(key)
@@ -140,5 +161,14 @@ class ActivityRunner(_Attempts):
         for ctx in self._running.values():
             ctx.cancelled.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.shutdown(wait=True, cancel_futures=True)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def _run_in_worker_process(name: str, fn: Callable[..., Any], attempt: RunAttempt) -> AttemptDone:
+    """One attempt in a worker process: no heartbeats reach the engine from here."""
+    ctx = ActivityContext(ActivityInfo(attempt.activity_id, attempt.activity_type, attempt.attempt,
+                                       attempt.workflow_id, None), lambda payload: None)
+    return _Attempts._done(attempt, ctx, lambda: fn(*_Attempts._args(fn, attempt)))

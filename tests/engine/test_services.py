@@ -281,3 +281,35 @@ def test_named_timers_all_settled_and_with_timeout(make_engine, effects):
     kinds = [(e.type_name, getattr(e.event, "timer_id", None)) for e in handle.history()]
     assert ("TimerCancelled", "2:second") in kinds and ("TimerFired", "1:first") in kinds
     assert handle.describe().pending_timers == ()
+
+
+@activity.defn(executor="process")
+def in_worker_process(n: int) -> list:
+    import os
+
+    return [os.getpid(), sum(i * i for i in range(n))]
+
+
+@workflow.defn
+async def cpu_bound(n: int) -> list:
+    return await workflow.execute_activity(in_worker_process, n)
+
+
+def test_process_executor_runs_the_activity_in_another_process(make_engine):
+    import os
+
+    engine = make_engine([cpu_bound], [in_worker_process])
+    pid, total = engine.start(cpu_bound, 1000).result(timeout=60)
+    assert total == sum(i * i for i in range(1000))
+    assert pid != os.getpid()
+
+
+def test_process_executor_refuses_what_cannot_be_imported_by_name():
+    with pytest.raises(aion.InvalidArgument):
+        @activity.defn(executor="process")
+        async def not_sync() -> None:
+            pass
+    with pytest.raises(aion.InvalidArgument):
+        @activity.defn(executor="fiber")
+        def unknown() -> None:
+            pass
