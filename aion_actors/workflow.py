@@ -122,9 +122,7 @@ class Timer:
 
     def cancel(self) -> None:
         """Records `TimerCancelled` (if it has not fired); awaiting it then raises `CancelledError`."""
-        if not self._future.done():
-            self._handle.cancel()
-            self._future.cancel()
+        self._future.cancel()  # its done-callback cancels the durable timer, unless it already fired
 
     def __await__(self):
         return self._future.__await__()
@@ -139,6 +137,8 @@ def start_timer(name: str, seconds: float) -> Timer:
     inst = _instance()
     future = inst.loop.create_future()
     handle = inst.loop.call_later_named(name, seconds, lambda: future.done() or future.set_result(None))
+    # Whoever stops waiting for it (a race it lost, a task cancelled) cancels the durable timer too.
+    future.add_done_callback(lambda f: f.cancelled() and handle.cancel())
     return Timer(future, handle)
 
 

@@ -313,3 +313,24 @@ def test_process_executor_refuses_what_cannot_be_imported_by_name():
         @activity.defn(executor="fiber")
         def unknown() -> None:
             pass
+
+
+@workflow.defn
+async def timer_loses_race() -> list:
+    t = workflow.start_timer("t", 0.3)
+    await workflow.race([workflow.receive("go"), t])
+    await workflow.receive("finish")
+    return [t.timer_id]
+
+
+def test_a_timer_that_loses_a_race_is_cancelled_and_never_fires(make_engine):
+    import time
+
+    engine = make_engine([timer_loses_race])
+    handle = engine.start(timer_loses_race)
+    handle.signal("go")
+    time.sleep(0.6)
+    handle.signal("finish")
+    assert handle.result(timeout=10) == ["1:t"]
+    kinds = [(e.type_name, getattr(e.event, "timer_id", None)) for e in handle.history()]
+    assert ("TimerCancelled", "1:t") in kinds and ("TimerFired", "1:t") not in kinds
