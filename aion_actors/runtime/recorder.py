@@ -51,6 +51,8 @@ class Recorder(Actor):
         self.passivating = False   # a Passivate went to the run actor; deliveries meanwhile cancel it
         self.delivered_while_passivating = False
         self.passivated = False    # stopped: anything arriving now goes back to the engine to re-route
+        self.awaiting_writer = False
+        self.to_write: list[AppendRequest] = []
         self.unstarted: list[ev.HistoryEvent] = []  # appended while no run actor was there to apply them
         self.respawn_wanted = False
 
@@ -120,7 +122,7 @@ class Recorder(Actor):
         self.pending[token] = (purpose, recorded)
         append = Append(self.workflow_id, expected, tuple(ev.to_stored(e) for e in recorded), state,
                         tuple(schedule), tuple(cancel))
-        self.send(self.context.writer, AppendRequest(token, append))
+        self._to_writer(AppendRequest(token, append))
         # The run applies events in seq order as soon as seqs are assigned (its code may run
         # ahead); anything seen outside — effects, replies — waits for the commit.
         if purpose[0] == "record":
@@ -153,7 +155,27 @@ class Recorder(Actor):
         if self.status is not None and self.status.is_terminal:
             self.open_timers.clear()
 
+    def _to_writer(self, request: AppendRequest) -> None:
+        """Pipeline appends where the transport keeps order; elsewhere one at a time.
+
+        In process, messages arrive in the order sent, so appends can follow each other
+        before the first commits (and share its transaction). Between OS processes,
+        Thespian's TCP transport may reorder them, and a later append arriving first
+        would be a sequence conflict: so there each waits for the previous one's answer.
+        """
+        if self.context.driver_flushes:
+            self.send(self.context.writer, request)
+        elif self.awaiting_writer:
+            self.to_write.append(request)
+        else:
+            self.awaiting_writer = True
+            self.send(self.context.writer, request)
+
     def _append_done(self, msg: AppendDone, sender) -> None:
+        if self.to_write:
+            self.send(self.context.writer, self.to_write.pop(0))
+        else:
+            self.awaiting_writer = False
         purpose, recorded = self.pending.pop(msg.token)
         kind = purpose[0]
         if msg.error is not None:
@@ -189,6 +211,7 @@ class Recorder(Actor):
             if purpose[0] in ("deliver", "recorded-only", "start"):
                 self._reply(purpose[2], purpose[1], False, error)
         self.pending.clear()
+        self.to_write.clear()
         self.send(self.engine, Fenced(self.workflow_id, str(error)))
 
     def _reply(self, reply_to, corr, ok, value) -> None:

@@ -49,7 +49,10 @@ class WorkflowActor(Actor):
         self.instance: WorkflowInstance | None = None
         self.activities: dict[int, _Activity] = {}
         self.children: dict[str, str] = {}  # open child id -> parent close policy
-        self.in_flight: dict[int, list[ev.HistoryEvent]] = {}  # appended, not yet committed: effects wait
+        self.in_flight: dict[int, list[ev.HistoryEvent] | None] = {}  # Records not yet committed and acted on
+        self.committed: set[int] = set()
+        self.arrived: dict[int, tuple[bool, ev.HistoryEvent]] = {}  # by seq, until every earlier one applied
+        self.applied_seq = 0
         self.next_token = 0
         self.broken = False
 
@@ -77,6 +80,7 @@ class WorkflowActor(Actor):
         self.recorder = msg.recorder
         self.seam = ActorEngineHandle(lambda message: self.send(msg.engine, message))
         history = list(msg.history)
+        self.applied_seq = history[-1].seq
         starts = [i for i, e in enumerate(history) if isinstance(e.event, ev.WorkflowStarted)]
         run = history[starts[-1]:]
         self._begin(run[0], run_number=len(starts), replay=run[1:])
@@ -163,27 +167,66 @@ class WorkflowActor(Actor):
 
     def _send_record(self, events: tuple[ev.Event, ...], commands: tuple[cmd.Command, ...]) -> None:
         self.next_token += 1
-        self.in_flight[self.next_token] = []
+        self.in_flight[self.next_token] = None  # sent; its seqs are not known yet
         self.send(self.recorder, Record(self.next_token, events))
+
+    # Events reach the run in two kinds of message (Recorded: its own, Resolved: on its
+    # behalf), and a multi-process transport may deliver them out of order. They are applied
+    # strictly in seq order, so the live run sees what a replay will see; the effects of a
+    # Record happen once it is both committed and applied.
 
     def _recorded(self, msg: Recorded, sender) -> None:
         """Seqs assigned: apply now (so the next commands join the same commit); act at Committed."""
         self.in_flight[msg.token] = list(msg.events)
-        continued = None
         for event in msg.events:
-            self._observe(event)
-            if isinstance(event.event, ev.WorkflowStarted):
-                continued = event
-            elif continued is None:
-                self.instance.apply(event)
-        if continued is not None:
-            self._begin(continued, self.instance.info.run_number + 1, [])
-            return
-        self._flush()
+            self.arrived[event.seq] = (True, event)
+        self._drain()
+
+    def _resolved(self, msg: Resolved, sender) -> None:
+        self.arrived[msg.event.seq] = (False, msg.event)
+        self._drain()
 
     def _committed(self, msg: Committed, sender) -> None:
-        for event in self.in_flight.pop(msg.token, []):
-            self._act(event)
+        self.committed.add(msg.token)
+        self._act_on_committed()
+
+    def _drain(self) -> None:
+        while (item := self.arrived.pop(self.applied_seq + 1, None)) is not None:
+            own, event = item
+            self.applied_seq = event.seq
+            if own:
+                self._apply_recorded(event)
+            else:
+                self._apply_resolved(event)
+        self._flush()
+        self._act_on_committed()
+
+    def _act_on_committed(self) -> None:
+        for token in sorted(self.committed):
+            events = self.in_flight.get(token)
+            if events is None or (events and events[-1].seq > self.applied_seq):
+                continue  # committed before its Recorded arrived, or not applied yet
+            self.committed.discard(token)
+            del self.in_flight[token]
+            for event in events:
+                self._act(event)
+
+    def _apply_recorded(self, event: ev.HistoryEvent) -> None:
+        self._observe(event)
+        if isinstance(event.event, ev.WorkflowStarted):  # continue-as-new: the next run begins
+            self._begin(event, self.instance.info.run_number + 1, [])
+        else:
+            self.instance.apply(event)
+
+    def _apply_resolved(self, event: ev.HistoryEvent) -> None:
+        e = event.event
+        if isinstance(e, ev.TimerFired) and e.timer_id.startswith(_RETRY_TIMER):
+            activity_id = int(e.timer_id[len(_RETRY_TIMER):].split(":")[0])
+            activity = self.activities.get(activity_id)
+            if activity is not None:
+                self._record(ev.ActivityStarted(activity_id, activity.attempt + 1))
+            return
+        self.instance.apply(event)
 
     def _act(self, event: ev.HistoryEvent) -> None:
         e = event.event
@@ -269,17 +312,6 @@ class WorkflowActor(Actor):
         if activity is not None and activity.attempt == msg.attempt:
             activity.heartbeat = msg.details
             self._record(ev.ActivityHeartbeat(msg.activity_id, msg.attempt, msg.details))
-
-    def _resolved(self, msg: Resolved, sender) -> None:
-        e = msg.event.event
-        if isinstance(e, ev.TimerFired) and e.timer_id.startswith(_RETRY_TIMER):
-            activity_id = int(e.timer_id[len(_RETRY_TIMER):].split(":")[0])
-            activity = self.activities.get(activity_id)
-            if activity is not None:
-                self._record(ev.ActivityStarted(activity_id, activity.attempt + 1))
-            return
-        self.instance.apply(msg.event)
-        self._flush()
 
     def _query(self, msg: RunQuery, sender) -> None:
         handlers = self.instance.query_handlers
