@@ -240,11 +240,11 @@ class TerminateActivity:
 
 @dataclass(frozen=True, slots=True)
 class RecordWorkflowEvent:
+    """Append `event` without delivering it to the run (seam: record_workflow_event)."""
     corr: int | None
     workflow_id: str
     event: ev.Event
     reply_to: Any = None
-    observed_at: datetime | None = None  # a timer fire: when the engine's pass saw it due
 
 
 @dataclass(frozen=True, slots=True)
