@@ -81,6 +81,14 @@ def closed_count(path: str) -> int:
         con.close()
 
 
+def fired_count(path: str) -> int:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return con.execute("SELECT count(*) FROM events WHERE type = 'TimerFired'").fetchone()[0]
+    finally:
+        con.close()
+
+
 def pilot_rate(tmp: str, clients: int, n: int = 300) -> float:
     path = os.path.join(tmp, "pilot.db")
     with aion.Engine(store=f"sqlite:///{path}", workflows=WORKFLOWS) as engine:
@@ -110,7 +118,14 @@ def run_once(path: str, n: int, idle_timeout: float, clients: int, rate: float, 
             time.sleep(max(0.0, at - 0.5 - time.time()))
             holder["on"] = True
         time.sleep(max(0.0, at - time.time()))
+        # recorded_at is stamped when the engine's pass saw the timers due; this is when
+        # another process can first read every TimerFired (the commit carrying them).
         deadline = time.time() + 600
+        while fired_count(path) < n:
+            if time.time() > deadline:
+                raise RuntimeError("timers did not all fire within 600 s")
+            time.sleep(0.005)
+        fires_committed_ms = (time.time() - at) * 1e3
         while closed_count(path) < n:
             if time.time() > deadline:
                 raise RuntimeError("timers did not all fire within 600 s")
@@ -141,6 +156,7 @@ def run_once(path: str, n: int, idle_timeout: float, clients: int, rate: float, 
         "min_ms": min(lateness) * 1e3,
         "burst_fired_ms": (max(fired_at) - min(fire_at)) * 1e3,
         "burst_completed_ms": (max(completed_at) - min(fire_at)) * 1e3,
+        "fires_committed_ms": fires_committed_ms,
     }
 
 
@@ -176,6 +192,7 @@ METRICS = (
     ("lateness p99, ms", "p99_ms", 1),
     ("lateness max, ms", "max_ms", 1),
     ("burst: first fire_at -> last TimerFired recorded_at, ms", "burst_fired_ms", 0),
+    ("burst: T -> every TimerFired committed (read by another process), ms", "fires_committed_ms", 0),
     ("burst: first fire_at -> last WorkflowCompleted recorded_at, ms", "burst_completed_ms", 0),
 )
 

@@ -151,7 +151,8 @@ class EngineActor(Actor):
         self._admit(msg.workflow_id, lambda: self._new_recorder(msg.workflow_id, init))
 
     def _deliver(self, msg: DeliverToWorkflow) -> None:
-        forward = DeliverToWorkflow(msg.corr, msg.workflow_id, msg.event, msg.reply_to or self.client)
+        forward = DeliverToWorkflow(msg.corr, msg.workflow_id, msg.event, msg.reply_to or self.client,
+                                    msg.observed_at)
         self._with_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward))
 
     def _query(self, msg: QueryWorkflow) -> None:

@@ -167,10 +167,9 @@ class Committed:
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
-    """An event appended on the run's behalf (signal, timer fire, cancel request): apply it.
+    """An event committed on the run's behalf (signal, timer fire, cancel request): apply it.
 
-    Sent when its seq is assigned, so the run sees every event in seq order;
-    whoever asked for it is answered only once it is committed."""
+    The run applies it in seq order with its own `Recorded` events."""
     event: ev.HistoryEvent
 
 

@@ -123,16 +123,13 @@ class Recorder(Actor):
         append = Append(self.workflow_id, expected, tuple(ev.to_stored(e) for e in recorded), state,
                         tuple(schedule), tuple(cancel))
         self._to_writer(AppendRequest(token, append))
-        # The run applies events in seq order as soon as seqs are assigned (its code may run
-        # ahead); anything seen outside — effects, replies — waits for the commit.
+        # The run's own records come back as soon as their seqs are assigned, so its code
+        # may run ahead and its next commands join the same commit; their effects wait for
+        # Committed. What arrives from outside (signals, timer fires, cancel requests, child
+        # outcomes) is delivered only once committed: record, then deliver. The run applies
+        # both in seq order.
         if purpose[0] == "record":
             self.send(purpose[1], Recorded(purpose[2], recorded))
-        elif purpose[0] == "deliver":
-            for event in recorded:
-                if self.run_actor is not None:
-                    self.send(self.run_actor, Resolved(event))
-                else:
-                    self.unstarted.append(event)  # the run gets it with its history when it starts
 
     def _track(self, event: ev.HistoryEvent) -> None:
         self.last_seq = event.seq
@@ -194,6 +191,12 @@ class Recorder(Actor):
         elif kind == "record":
             self.send(purpose[1], Committed(purpose[2]))
         elif kind in ("deliver", "recorded-only"):
+            if kind == "deliver":
+                for event in recorded:
+                    if self.run_actor is not None:
+                        self.send(self.run_actor, Resolved(event))
+                    else:
+                        self.unstarted.append(event)  # the run gets it with its history when it starts
             self._reply(purpose[2], purpose[1], True, None)
         if self.respawn_wanted and not self.pending:
             self._respawn()
