@@ -115,7 +115,15 @@ async def crash_backoff(args: dict) -> str:
         retry=aion.RetryPolicy(max_attempts=3, initial_interval=args["backoff"], backoff=1.0))
 
 
-WORKFLOWS = [crash_pipeline, crash_nap, crash_gated, crash_slow_first, crash_backoff]
+@workflow.defn
+async def crash_parent(tag: str) -> list:
+    """A parent whose child is mid-activity when the kill lands."""
+    before = await workflow.execute_activity(step, f"{tag}-before")
+    child = await workflow.execute_child(crash_slow_first, f"{tag}-kid")
+    return [before, child]
+
+
+WORKFLOWS = [crash_pipeline, crash_nap, crash_gated, crash_slow_first, crash_backoff, crash_parent]
 ACTIVITIES = [step, slow_step, fail_first]
 
 

@@ -433,3 +433,24 @@ def test_kill_during_a_retry_backoff_resumes_with_the_next_attempt_once(lab, inl
     assert [(f.attempt, f.kind) for f in of_type(history, ev.ActivityFailed)] == [(1, ev.RETRYABLE)]
     assert [(c.activity_id, c.attempt) for c in of_type(history, ev.ActivityCompleted)] == [(activity_id, 2)]
     assert_timers_fired_once(history)
+
+
+@pytest.mark.slow
+def test_kill_while_a_child_runs_gives_the_parent_its_result_and_spawns_the_child_once(lab, inline_effects):
+    """The child is mid-activity at the kill; after restart the parent gets its result, one child only."""
+    child = lab.serve([["start", "crash_parent", "k", "parent"]], watch=["parent"])
+    lab.wait_until(lambda: "start:k-kid-first" in lab.effect_lines(), "the child's first activity to start", child)
+    lab.kill(child)
+
+    with cw.open_engine(lab.store) as engine:
+        parent = engine.get_handle("parent")
+        assert parent.result(timeout=DEADLINE) == ["k-before", ["k-kid-first", "k-kid-second"]]
+        history = parent.history()
+        kid = engine.get_handle("parent/1").history()
+    assert lab.effects() == Counter({"k-before": 1, "start:k-kid-first": 2, "end:k-kid-first": 1,
+                                     "k-kid-second": 1})
+    assert len(of_type(history, ev.ChildWorkflowStarted)) == 1
+    assert len(of_type(history, ev.ChildWorkflowCompleted)) == 1
+    assert len(of_type(kid, ev.WorkflowStarted)) == 1 and kid[0].event.parent_workflow_id == "parent"
+    assert_one_run(history)
+    assert_each_activity_completed_once(kid)
