@@ -78,6 +78,9 @@ class WorkflowInstance:
         self.now: datetime = started_at
         self.loop = WorkflowLoop(self)
         self.replaying = False
+        # Strict: a command must match its recorded event byte for byte (arguments too),
+        # not only by correlation key. The replay checker uses it; the engine does not.
+        self.strict = False
         self.finished = False
         self._input = input
         self._issued: collections.deque[cmd.Command] = collections.deque()
@@ -146,6 +149,9 @@ class WorkflowInstance:
         if issued.key() != key:
             raise NonDeterminismError(self.info.workflow_id, event.seq, _describe_command_event(event.event),
                                       f"{type(issued).__name__}{issued.key()[1:]}")
+        if self.strict and ev.encode_event(issued.to_event()) != ev.encode_event(event.event):
+            raise NonDeterminismError(self.info.workflow_id, event.seq, f"{event.event!r}",
+                                      f"{issued.to_event()!r} (same command, other arguments)")
         self._issued.popleft()
         self._taken = max(0, self._taken - 1)
 
