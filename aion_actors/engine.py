@@ -59,6 +59,7 @@ class WorkflowDescription:
     pending_activities: tuple[PendingActivity, ...]
     pending_timers: tuple[tuple[str, datetime], ...]
     failure: Any = None
+    paused_reason: str | None = None
 
 
 class Engine:
@@ -295,6 +296,22 @@ class WorkflowHandle:
         """
         self.engine._service(SignalService).cancel(self.workflow_id, reason)
 
+    def pause(self, reason: str = "") -> None:
+        """Record `WorkflowPaused`: the run dispatches no new activity attempt until resumed.
+
+        It still records signals and timer fires (its code may go on), and the
+        engine skips it when recovering. Pausing a paused run records nothing.
+        """
+        self.engine._service(SignalService).pause(self.workflow_id, reason)
+
+    def resume(self) -> None:
+        """Record `WorkflowResumed`: held-back activities are dispatched.
+
+        Also the way out of a crash loop: a run whose actor kept dying is parked
+        (Paused, with the reason) and tried again from its history on resume.
+        """
+        self.engine._service(SignalService).resume(self.workflow_id)
+
     def history(self) -> list[ev.HistoryEvent]:
         """Every recorded event, decoded, in order."""
         history = self.engine._history(self.workflow_id)
@@ -310,6 +327,7 @@ class WorkflowHandle:
         history = self.engine._history(self.workflow_id)
         pending: dict[int, list] = {}
         failure = None
+        paused_reason = None
         for item in history:
             e = item.event
             if isinstance(e, ev.WorkflowStarted):
@@ -325,9 +343,14 @@ class WorkflowHandle:
                 pending.pop(e.activity_id, None)
             elif isinstance(e, ev.WorkflowFailed):
                 failure = e.failure
+            elif isinstance(e, ev.WorkflowPaused):
+                paused_reason = e.reason
+            elif isinstance(e, ev.WorkflowResumed):
+                paused_reason = None
         with store_errors():
             timers = tuple((t.timer_id, t.fire_at) for t in self.engine._require_store().timers_of(self.workflow_id))
         return WorkflowDescription(
             summary.workflow_id, summary.workflow_type, WorkflowStatus(summary.status), summary.started_at,
             summary.closed_at, summary.run_count, len(history),
-            tuple(PendingActivity(k, v[0], v[1], v[2]) for k, v in sorted(pending.items())), timers, failure)
+            tuple(PendingActivity(k, v[0], v[1], v[2]) for k, v in sorted(pending.items())), timers, failure,
+            paused_reason)

@@ -48,6 +48,17 @@ class SignalService(_Service):
         self.seam.deliver_workflow_message(workflow_id, ev.WorkflowCancelRequested(reason)).result(timeout)
 
 
+    def pause(self, workflow_id: str, reason: str, timeout: float = 60) -> None:
+        if not isinstance(reason, str):
+            raise InvalidArgument(f"a pause reason must be a string, got {reason!r}")
+        self._require_running(workflow_id)
+        self.seam.deliver_workflow_message(workflow_id, ev.WorkflowPaused(reason)).result(timeout)
+
+    def resume(self, workflow_id: str, timeout: float = 60) -> None:
+        self._require_running(workflow_id)
+        self.seam.deliver_workflow_message(workflow_id, ev.WorkflowResumed("resumed by a user")).result(timeout)
+
+
 class QueryService(_Service):
     def query(self, workflow_id: str, name: str, args: tuple, timeout: float) -> Any:
         _check_name("query", name)

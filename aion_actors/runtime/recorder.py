@@ -52,6 +52,7 @@ class Recorder(Actor):
         self.delivered_while_passivating = False
         self.passivated = False    # stopped: anything arriving now goes back to the engine to re-route
         self.awaiting_writer = False
+        self.parked = False  # stopped respawning after a crash loop, until resumed
         self.to_write: list[AppendRequest] = []
         self.unstarted: list[ev.HistoryEvent] = []  # appended while no run actor was there to apply them
         self.respawn_wanted = False
@@ -195,6 +196,10 @@ class Recorder(Actor):
                 for event in recorded:
                     if self.run_actor is not None:
                         self.send(self.run_actor, Resolved(event))
+                    elif isinstance(event.event, ev.WorkflowResumed) and self.parked:
+                        self.parked = False  # resumed after a crash loop: try again, from the store
+                        self.crashes = 0
+                        self._respawn()
                     else:
                         self.unstarted.append(event)  # the run gets it with its history when it starts
             self._reply(purpose[2], purpose[1], True, None)
@@ -233,7 +238,10 @@ class Recorder(Actor):
             self._reply(msg.reply_to, msg.corr, False,
                         NotRunning(self.workflow_id, self.status.value if self.status else "unknown"))
             return
-        if (isinstance(msg.event, ev.TimerFired) and msg.event.timer_id not in self.open_timers) or (
+        paused = self.status is st.WorkflowStatus.PAUSED
+        if (isinstance(msg.event, ev.WorkflowPaused) and paused) or (
+                isinstance(msg.event, ev.WorkflowResumed) and not paused) or (
+                isinstance(msg.event, ev.TimerFired) and msg.event.timer_id not in self.open_timers) or (
                 isinstance(msg.event, _CHILD_OUTCOMES) and msg.event.child_workflow_id not in self.open_children):
             self._reply(msg.reply_to, msg.corr, True, None)  # already fired/cancelled/resolved: nothing to record
             return
@@ -266,6 +274,7 @@ class Recorder(Actor):
         # The run's actor died without ending the run: rebuild it by replay, unless it keeps dying.
         self.crashes += 1
         if self.crashes > _RESTARTS_BEFORE_PARKING:
+            self.parked = True
             self._append((ev.WorkflowPaused(f"the workflow actor crashed {self.crashes} times; "
                                             f"resume it once the cause is fixed"),), ("paused",))
             return

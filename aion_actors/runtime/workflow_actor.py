@@ -49,6 +49,9 @@ class WorkflowActor(Actor):
         self.instance: WorkflowInstance | None = None
         self.activities: dict[int, _Activity] = {}
         self.children: dict[str, str] = {}  # open child id -> parent close policy
+        self.paused = False                  # paused runs record, but dispatch no activity
+        self.deferred: set[int] = set()      # activities whose recorded attempt waits for resume
+        self.retry_waiting: set[int] = set() # activities waiting on a retry timer
         self.in_flight: dict[int, list[ev.HistoryEvent] | None] = {}  # Records not yet committed and acted on
         self.committed: set[int] = set()
         self.arrived: dict[int, tuple[bool, ev.HistoryEvent]] = {}  # by seq, until every earlier one applied
@@ -93,6 +96,8 @@ class WorkflowActor(Actor):
         self.instance = WorkflowInstance(definition, info, start.input, started.recorded_at, self.context.registry)
         self.activities.clear()
         self.children.clear()
+        self.deferred.clear()
+        self.retry_waiting.clear()
         self.instance.replaying = bool(replay)
         self.instance.expect_patches(replay)
         self.instance.start()
@@ -101,8 +106,9 @@ class WorkflowActor(Actor):
             self.instance.apply(event)
         self.instance.replaying = False
         self._flush()
-        if not self.instance.finished or self.activities:
+        if (not self.instance.finished or self.activities) and not self.paused:
             self._redispatch_open_activities(replay)
+        if not self.instance.finished:
             self._respawn_open_children(replay)
 
     def _redispatch_open_activities(self, replay: list[ev.HistoryEvent]) -> None:
@@ -114,6 +120,15 @@ class WorkflowActor(Actor):
         for activity_id, activity in self.activities.items():
             if activity_id not in waiting:
                 self._record(ev.ActivityStarted(activity_id, activity.attempt + 1))
+
+    def _resume_activities(self) -> None:
+        """Dispatch what a pause held back; start a new attempt of what it found unstarted."""
+        for activity_id, activity in self.activities.items():
+            if activity_id in self.deferred:
+                self._dispatch(activity_id, activity.attempt)
+            elif activity.actor is None and activity_id not in self.retry_waiting:
+                self._record(ev.ActivityStarted(activity_id, activity.attempt + 1))
+        self.deferred.clear()
 
     def _respawn_open_children(self, replay: list[ev.HistoryEvent]) -> None:
         """Repair a crash between recording a child and spawning it (spawning is idempotent)."""
@@ -127,7 +142,13 @@ class WorkflowActor(Actor):
     def _observe(self, event: ev.HistoryEvent) -> None:
         """Keep the engine's own book of activities while replaying (attempts, heartbeats)."""
         e = event.event
-        if isinstance(e, ev.ActivityScheduled):
+        if isinstance(e, (ev.WorkflowPaused, ev.WorkflowResumed)):
+            self.paused = isinstance(e, ev.WorkflowPaused)
+        elif isinstance(e, ev.TimerStarted) and e.timer_id.startswith(_RETRY_TIMER):
+            self.retry_waiting.add(int(e.timer_id[len(_RETRY_TIMER):].split(":")[0]))
+        elif isinstance(e, (ev.TimerFired, ev.TimerCancelled)) and e.timer_id.startswith(_RETRY_TIMER):
+            self.retry_waiting.discard(int(e.timer_id[len(_RETRY_TIMER):].split(":")[0]))
+        elif isinstance(e, ev.ActivityScheduled):
             self.activities[e.activity_id] = _Activity(e.activity_type, e.input,
                                                        RetryPolicy.from_dict(e.options.get("retry")))
         elif isinstance(e, ev.ActivityStarted) and e.activity_id in self.activities:
@@ -220,6 +241,11 @@ class WorkflowActor(Actor):
 
     def _apply_resolved(self, event: ev.HistoryEvent) -> None:
         e = event.event
+        was_paused = self.paused
+        self._observe(event)
+        if was_paused and isinstance(e, ev.WorkflowResumed):
+            self._resume_activities()
+            return
         if isinstance(e, ev.TimerFired) and e.timer_id.startswith(_RETRY_TIMER):
             activity_id = int(e.timer_id[len(_RETRY_TIMER):].split(":")[0])
             activity = self.activities.get(activity_id)
@@ -264,6 +290,9 @@ class WorkflowActor(Actor):
         if activity is None:
             return
         activity.attempt = attempt
+        if self.paused:
+            self.deferred.add(activity_id)
+            return
         activity.actor = self.createActor(ActivityActor)
         self.send(activity.actor, RunAttempt(self.ref, self.workflow_id, activity_id, activity.activity_type,
                                              activity.input, attempt, activity.heartbeat))

@@ -161,3 +161,29 @@ def test_a_killed_workflow_process_is_rebuilt_by_replay(store_url):
         handle.signal("go")
         assert handle.result(timeout=15) == "went"
         assert [e.type_name for e in handle.history()].count("WorkflowStarted") == 1
+
+
+def test_a_crash_loop_parks_the_run_and_resume_tries_again(store_url):
+    with aion.Engine(store=store_url, runtime="local", workflows=[pid_reporter, waiter]) as engine:
+        handle = engine.start(pid_reporter, id="loop")
+        other = engine.start(waiter, id="bystander")
+        for _ in range(4):  # the Recorder rebuilds the run 3 times, then parks it
+            wait_for(lambda: _pid(handle) is not None)
+            pid = _pid(handle)
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: not alive(pid))
+        wait_for(lambda: handle.describe().status is aion.WorkflowStatus.PAUSED)
+        assert "crashed" in handle.describe().paused_reason
+        other.signal("go")
+        assert other.result(timeout=15) == "went"    # the engine kept serving the others
+        handle.resume()
+        wait_for(lambda: _pid(handle) is not None)
+        handle.signal("go")
+        assert handle.result(timeout=15) == "went"
+
+
+def _pid(handle):
+    try:
+        return handle.query("pid", timeout=1)
+    except (aion.QueryTimeout, aion.NotRunning):
+        return None
