@@ -115,8 +115,11 @@ class Recorder(Actor):
                 schedule.append(TimerRow(self.workflow_id, e.timer_id, e.fire_at))
             elif isinstance(e, (ev.TimerFired, ev.TimerCancelled)):
                 cancel.append(e.timer_id)
-        if self.status is not None and (self.status.is_terminal or self.status is st.WorkflowStatus.CONTINUED_AS_NEW):
-            cancel.extend(was_open - set(cancel))
+        run_ended = any(isinstance(e.event, ev.WorkflowContinuedAsNew) for e in recorded)
+        if run_ended or (self.status is not None and self.status.is_terminal):
+            # An ended run's timers never fire: drop its rows, including any started in this append.
+            cancel = sorted(was_open | {t.timer_id for t in schedule} | set(cancel))
+            schedule = []
         state = WorkflowState(self.workflow_type, self.status.value if self.status else "running",
                               closed=bool(self.status and self.status.is_terminal))
         token = self.next_token = self.next_token + 1

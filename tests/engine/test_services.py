@@ -334,3 +334,19 @@ def test_a_timer_that_loses_a_race_is_cancelled_and_never_fires(make_engine):
     assert handle.result(timeout=10) == ["1:t"]
     kinds = [(e.type_name, getattr(e.event, "timer_id", None)) for e in handle.history()]
     assert ("TimerCancelled", "1:t") in kinds and ("TimerFired", "1:t") not in kinds
+
+
+@workflow.defn
+async def continues_with_a_pending_timer(n: int) -> int:
+    if n == 0:
+        workflow.start_timer("stale", 3600)
+        await workflow.sleep(0)
+        workflow.continue_as_new(1)
+    return n
+
+
+def test_continue_as_new_cancels_the_previous_runs_timers(make_engine):
+    engine = make_engine([continues_with_a_pending_timer])
+    handle = engine.start(continues_with_a_pending_timer, 0)
+    assert handle.result(timeout=10) == 1
+    assert handle.describe().pending_timers == ()
