@@ -162,6 +162,10 @@ class ActivityRunner(_Attempts):
             ctx.cancelled.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._processes is not None:
+            # A running attempt is abandoned (at-least-once: it runs again on the next open);
+            # its worker must not outlive the engine.
+            for process in list(getattr(self._processes, "_processes", {}).values()):
+                process.kill()
             self._processes.shutdown(wait=True, cancel_futures=True)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)

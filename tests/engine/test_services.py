@@ -350,3 +350,25 @@ def test_continue_as_new_cancels_the_previous_runs_timers(make_engine):
     handle = engine.start(continues_with_a_pending_timer, 0)
     assert handle.result(timeout=10) == 1
     assert handle.describe().pending_timers == ()
+
+
+@activity.defn(executor="process")
+def spin_forever(_: int) -> None:
+    while True:
+        pass
+
+
+@workflow.defn
+async def spinning() -> None:
+    await workflow.execute_activity(spin_forever, 0)
+
+
+def test_closing_the_engine_stops_a_busy_worker_process(store_url):
+    import time
+
+    engine = aion.Engine(store=store_url, workflows=[spinning], activities=[spin_forever]).open()
+    engine.start(spinning)
+    time.sleep(1.0)
+    workers = list(engine._context.activities._processes._processes.values())
+    engine.close()  # before the fix this waited forever for the spinning attempt
+    assert workers and not any(w.is_alive() for w in workers)
