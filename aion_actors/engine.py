@@ -148,15 +148,17 @@ class Engine:
             self.store.close()
             self.store = None
 
-    def _service(self, kind):
-        if self._driver is None:
+    def _require_open(self) -> Driver:
+        if self._driver is None or self.store is None:
             raise AionError("the engine is not open: use 'with Engine(...) as engine:' or engine.open()")
+        return self._driver
+
+    def _service(self, kind):
+        self._require_open()
         return kind(self.seam, lambda workflow_id: self._summary(workflow_id).status)
 
     def _call(self, make: Callable[[int], Any], timeout: float | None) -> Any:
-        if self._driver is None:
-            raise AionError("the engine is not open: use 'with Engine(...) as engine:' or engine.open()")
-        return self._driver.request(make).result(timeout)
+        return self._require_open().request(make).result(timeout)
 
     # -- starting and finding workflows ----------------------------------------
 
@@ -185,6 +187,10 @@ class Engine:
     def list(self, status: str | WorkflowStatus | None = None, type: str | None = None,
              limit: int | None = None, offset: int = 0) -> list[WorkflowSummary]:
         """Summaries of stored workflows, newest first."""
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise InvalidArgument(f"limit must be an int >= 1 or None, got {limit!r}")
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidArgument(f"offset must be an int >= 0, got {offset!r}")
         if status is not None:
             try:
                 status = WorkflowStatus(status).value
@@ -197,13 +203,11 @@ class Engine:
 
     def residency(self, workflow_id: str) -> Residency:
         """Where a workflow lives now (see `aion_actors.seam.EngineHandle.resolve_workflow`)."""
-        if self._driver is None:
-            raise AionError("the engine is not open: use 'with Engine(...) as engine:' or engine.open()")
+        self._require_open()
         return self.seam.resolve_workflow(workflow_id)
 
     def _require_store(self) -> EventStore:
-        if self.store is None:
-            raise AionError("the engine is not open: use 'with Engine(...) as engine:' or engine.open()")
+        self._require_open()
         return self.store
 
     def _summary(self, workflow_id: str) -> WorkflowSummary | None:

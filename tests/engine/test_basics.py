@@ -163,6 +163,9 @@ def test_list_filters_by_status_and_type(make_engine):
     assert {s.workflow_id for s in engine.list()} == {"a", "b"}
     with pytest.raises(aion.InvalidArgument):
         engine.list(status="bogus")
+    with pytest.raises(aion.InvalidArgument):
+        engine.list(limit=0)
+    assert [s.workflow_id for s in engine.list(limit=1, offset=1)] in (["a"], ["b"])
 
 
 def test_describe(make_engine):
