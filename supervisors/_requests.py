@@ -31,6 +31,63 @@ class Child:
     stopping: bool = False  # the supervisor is stopping it: not a failure
 
 
+class ChildTable:
+    """The children in start order, found by id or by address in O(1).
+
+    A simple_one_for_one supervisor of an engine holds thousands of children
+    that come and go; list scans per exit made that quadratic. Addresses are
+    keyed by their string, with a scan as fallback: on the multiprocess
+    bases an address may first be a local stand-in that only compares equal
+    (Thespian's `eqOverride`) to the one later messages carry.
+    """
+
+    def __init__(self, children: Any = ()) -> None:
+        self._by_id: dict[Any, Child] = {}
+        self._by_address: dict[str, Child] = {}
+        for child in children:
+            self.add(child)
+
+    def __iter__(self):
+        return iter(self._by_id.values())
+
+    def __reversed__(self):
+        return reversed(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __contains__(self, child: Child) -> bool:
+        return self._by_id.get(child.spec.id) is child
+
+    def add(self, child: Child) -> None:
+        self._by_id[child.spec.id] = child
+
+    def remove(self, child: Child) -> None:
+        self.unbind(child)
+        del self._by_id[child.spec.id]
+
+    def by_id(self, child_id: Any) -> Optional[Child]:
+        return self._by_id.get(child_id)
+
+    def bind(self, child: Child, address: Any) -> None:
+        self.unbind(child)
+        child.address = address
+        self._by_address[address.actorAddressString] = child
+
+    def unbind(self, child: Child) -> None:
+        if child.address is not None:
+            key = child.address.actorAddressString
+            if self._by_address.get(key) is child:
+                del self._by_address[key]
+            child.address = None
+
+    def by_address(self, address: Any) -> Optional[Child]:
+        child = self._by_address.get(address.actorAddressString)
+        if child is not None and child.address is not None:
+            return child
+        return next((c for c in self._by_id.values() if c.address is not None and c.address == address), None)
+
+
 class RequestsMixin:
     """`_request(msg, sender)` for the requests in `REQUESTS` (needs a `Supervisor`)."""
 
@@ -92,7 +149,7 @@ class RequestsMixin:
                 code = m.ALREADY_STARTED if existing.address is not None else m.ALREADY_PRESENT
                 self._reply(sender, m.SupervisorError(code, repr(spec.id)))
                 return
-        s.children.append(Child(spec))
+        s.children.add(Child(spec))
         self._run([("start", spec.id, False)],
                   lambda failed: self._started(spec.id, sender, failed, forget=True))
 
@@ -114,8 +171,7 @@ class RequestsMixin:
     def _by_address(self, address: Any) -> Optional[Child]:
         if self._s is None or address is None:
             return None
-        return next((c for c in self._s.children if c.address is not None and c.address == address),
-                    None)
+        return self._s.children.by_address(address)
 
     def _by_id(self, child_id: Any) -> Optional[Child]:
-        return next((c for c in self._s.children if c.spec.id == child_id), None)
+        return self._s.children.by_id(child_id)

@@ -83,7 +83,7 @@ from typing import Any, Callable, Optional
 from thespian.actors import ActorExitRequest, ChildActorExited, WakeupMessage
 
 from . import messages as m
-from ._requests import REQUESTS, Child, RequestsMixin
+from ._requests import REQUESTS, Child, ChildTable, RequestsMixin
 from .decisions import KILLED, SHUTDOWN, RestartIntensity, should_auto_shutdown, should_restart, to_restart
 from .links import LinkedActor
 from .spec import SpecError, SupervisorSpec, validate
@@ -121,7 +121,7 @@ class _Deadline:
 class _State:
     spec: SupervisorSpec
     intensity: RestartIntensity
-    children: list = field(default_factory=list)  # of Child, in start order
+    children: ChildTable = field(default_factory=ChildTable)  # in start order
     queue: deque = field(default_factory=deque)  # ("exit", child, generation, reason) | ("request", msg, sender) | ("shutdown",)
     job: Optional[_Job] = None
     tokens: int = 0
@@ -186,7 +186,7 @@ class Supervisor(RequestsMixin, LinkedActor):
             return
         self._s = _State(spec, RestartIntensity(spec.intensity, spec.period))
         if spec.strategy != "simple_one_for_one":  # there the one spec is a template
-            self._s.children = [Child(c) for c in spec.children]
+            self._s.children = ChildTable(Child(c) for c in spec.children)
         self._run([("start", c.spec.id, False) for c in self._s.children],
                   lambda failed: self._configured(sender, failed), fail_fast=True)
 
@@ -228,7 +228,8 @@ class Supervisor(RequestsMixin, LinkedActor):
         if child is None:
             return  # a duplicate notice, or a child already given up for dead
         reason = KILLED if child.reason is None else child.reason
-        child.address, child.pid, child.reason, child.stopping = None, None, None, False
+        self._s.children.unbind(child)
+        child.pid, child.reason, child.stopping = None, None, False
         job = self._s.job
         if job is not None and job.current is child:
             if job.waiting == "start":
@@ -282,8 +283,9 @@ class Supervisor(RequestsMixin, LinkedActor):
             log.info("child %r exited (%r); not restarted", spec.id, reason)
             if spec.restart == "temporary" or s.spec.strategy == "simple_one_for_one":
                 s.children.remove(child)
-            running = [c for c in s.children if c.spec.significant and c.address is not None]
-            if should_auto_shutdown(s.spec.auto_shutdown, spec.significant, running):
+            if s.spec.auto_shutdown != "never" and should_auto_shutdown(
+                    s.spec.auto_shutdown, spec.significant,
+                    [c for c in s.children if c.spec.significant and c.address is not None]):
                 s.shutting_down = True
                 self._stop_all(lambda failed: self.exit(SHUTDOWN))
             return
@@ -354,7 +356,8 @@ class Supervisor(RequestsMixin, LinkedActor):
         except Exception as exc:
             log.error("cannot start child %r: %r", child.spec.id, exc)
             return f"{type(exc).__name__}: {exc}"
-        child.address, child.pid, child.reason, child.stopping = address, None, None, False
+        self._s.children.bind(child, address)
+        child.pid, child.reason, child.stopping = None, None, False
         child.generation += 1
         if issubclass(start.actor_class, LinkedActor):
             self.send(address, m.Supervised(self.myAddress, child.spec.id, start.message, os.getpid()))
