@@ -79,7 +79,10 @@ class LinkedActor(Actor):
         crash_on_exception: an exception from `receive` ends the actor with
             reason ``("exception", "Type: text")``.
         exit_grace: seconds a supervised actor that called `exit` waits for
-            its supervisor to stop it before stopping itself.
+            its supervisor to stop it before stopping itself. None trusts the
+            supervisor and arms no timer: for actors that come and go by the
+            thousand in their supervisor's process, since Thespian's simple
+            base scans every pending wakeup on every message.
         orphan_check: when the supervisor runs in another process (the
             multiprocess runtimes), check every this many seconds that it
             still is this process's parent; if not (it was SIGKILLed, and
@@ -133,7 +136,8 @@ class LinkedActor(Actor):
         self._ending(reason)
         if self.supervisor is not None:
             self.send(self.supervisor, Exit(reason))
-            self.wakeupAfter(self.exit_grace, _StopSelf())
+            if self.exit_grace is not None:
+                self.wakeupAfter(self.exit_grace, _StopSelf())
         else:
             self.send(self.myAddress, ActorExitRequest())
 

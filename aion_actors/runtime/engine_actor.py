@@ -1,8 +1,14 @@
-"""The engine actor: the root of the tree; routes requests to each workflow's Recorder.
+"""The engine actor: the root of the supervision tree; routes requests to each workflow's Recorder.
 
-It knows which runs are resident (have a Recorder and a run actor here),
-starts new ones, resumes running ones from the store on recovery, and
-answers result waiters when a run closes.
+The tree (DESIGN.md): this actor -> one `supervisors.Supervisor` per
+workflow type (simple_one_for_one) -> a Recorder per resident run, which
+supervises the run actor -> its activity actors. A Recorder that crashes is
+restarted by its type supervisor and rebuilds the run from the store; a run
+actor that crashes is restarted by its Recorder, and parked past its restart
+intensity; a type supervisor that gives up is started again here and its
+runs resumed. This actor keeps what routing needs: which runs are resident
+(and their Recorders' addresses), starts new ones, resumes running ones from
+the store on recovery, and answers result waiters when a run closes.
 """
 
 from __future__ import annotations
@@ -13,15 +19,17 @@ from datetime import datetime, timezone
 from collections import OrderedDict, deque
 from typing import Callable
 
-from thespian.actors import Actor, ActorExitRequest
+from thespian.actors import Actor, ChildActorExited
+
+from supervisors import ChildSpec, Configure, RestartIntensity, Shutdown, Start, StartChild, Supervisor, SupervisorSpec
 
 from .. import events as ev
 from ..errors import Failure, NotRunning, WorkflowAlreadyExists, WorkflowNotFound
 from ..seam import Residency
-from .messages import (ArmTimer, Batch, ClientReply, DeliverToWorkflow, DisarmTimer, Fenced, InitEngine,
-                       InitRecorder, QueryWorkflow, RecordWorkflowEvent, Recover, ResolveWorkflow, RunClosed, RunQuery,
-                       Housekeeping, Passivate, Passivated, SpawnChild, StartWorkflow, TerminateActivity,
-                       TimersDue, WaitResult)
+from .messages import (ArmTimer, Batch, BeginRun, ClientReply, DeliverToWorkflow, DisarmTimer, Fenced, InitEngine,
+                       InitRecorder, QueryWorkflow, RecorderUp, RecordWorkflowEvent, Recover, ResolveWorkflow,
+                       RunClosed, RunQuery, Housekeeping, Passivate, Passivated, SpawnChild, StartWorkflow,
+                       TerminateActivity, TimersDue, WaitResult)
 from .recorder import Recorder
 
 log = logging.getLogger("aion_actors.engine")
@@ -29,6 +37,26 @@ log = logging.getLogger("aion_actors.engine")
 # Due timers handled per pass: the rest wait for the next pass, so a burst of
 # fires does not hold back the heap (and everything else) for its whole length.
 _TIMERS_PER_PASS = 16_384
+
+# A Recorder crash is an engine bug: its type supervisor restarts it this often before
+# giving up; this actor then starts the type supervisor again, this often.
+TYPE_RESTART_INTENSITY, TYPE_RESTART_PERIOD = 10, 10.0
+
+
+class RunSupervisor(Supervisor):
+    """A workflow type's supervisor.
+
+    No start deadline: a Recorder's init cannot block, and on Thespian's simple
+    base a wakeup per start would be scanned by every later message.
+    """
+
+    start_timeout = "infinity"
+
+
+def type_supervisor_spec() -> SupervisorSpec:
+    return SupervisorSpec("simple_one_for_one", intensity=TYPE_RESTART_INTENSITY, period=TYPE_RESTART_PERIOD,
+                          children=(ChildSpec("run", Start(Recorder), restart="transient", shutdown="brutal_kill"),))
+
 
 RESIDENT, NON_RESIDENT, TERMINAL, UNKNOWN = (Residency.RESIDENT, Residency.NON_RESIDENT, Residency.TERMINAL,
                                              Residency.UNKNOWN)
@@ -39,7 +67,11 @@ class EngineActor(Actor):
         super().__init__(*args, **kwargs)
         self.context = None
         self.client = None
-        self.runs: OrderedDict[str, object] = OrderedDict()  # resident runs, least recently used first
+        self.runs: OrderedDict[str, object] = OrderedDict()  # resident runs (their Recorders), LRU first
+        self.coming: dict[str, list] = {}    # runs whose Recorder is starting: what to do once it is up
+        self.type_of: dict[str, str] = {}    # resident run -> its workflow type
+        self.supervisors: dict[str, object] = {}  # workflow type -> its supervisor
+        self.supervisor_restarts: dict[str, RestartIntensity] = {}
         self.touched: dict[str, float] = {}
         self.loading: dict[str, list] = {}   # runs waiting for room, with what to do once resident
         self.admissions: deque = deque()     # (workflow id, make it resident), oldest first
@@ -47,7 +79,11 @@ class EngineActor(Actor):
         self.waiters: dict[str, list[int]] = {}
 
     def receiveMessage(self, msg, sender):
-        if isinstance(msg, Batch):
+        if isinstance(msg, RecorderUp):
+            self._recorder_up(msg.workflow_id, sender)
+        elif isinstance(msg, ChildActorExited):
+            self._supervisor_exited(msg.childAddress)
+        elif isinstance(msg, Batch):
             self.client = sender
             for target, item in msg.items:
                 if target is None:
@@ -99,18 +135,65 @@ class EngineActor(Actor):
             _, make_resident = self.admissions.popleft()
             make_resident()
 
-    def _new_recorder(self, workflow_id: str, init: InitRecorder):
-        recorder = self.createActor(Recorder)
-        self.runs[workflow_id] = recorder
+    def _new_recorder(self, workflow_id: str, workflow_type: str, then: list) -> None:
+        """Ask the type's supervisor for a Recorder; `then` runs once it is up (`_recorder_up`)."""
+        self.runs[workflow_id] = None
+        self.coming[workflow_id] = then
+        self.type_of[workflow_id] = workflow_type
         self._touch(workflow_id)
-        self.send(recorder, init)
-        return recorder
+        self.send(self._supervisor_of(workflow_type),
+                  StartChild(message=InitRecorder(self.ref, workflow_id, self.myAddress)))
+
+    def _recorder_up(self, workflow_id: str, recorder) -> None:
+        if workflow_id not in self.runs:
+            self.send(recorder, Shutdown())  # dropped while it started (or restarted): not wanted
+            return
+        self.runs[workflow_id] = recorder
+        for then in self.coming.pop(workflow_id, ()):
+            then(recorder)
+
+    def _supervisor_of(self, workflow_type: str):
+        supervisor = self.supervisors.get(workflow_type)
+        if supervisor is None:
+            supervisor = self.supervisors[workflow_type] = self.createActor(RunSupervisor)
+            self.send(supervisor, Configure(type_supervisor_spec()))
+        return supervisor
+
+    def _supervisor_exited(self, address) -> None:
+        """A type supervisor gave up (its Recorders kept crashing): start it again, resume its runs."""
+        workflow_type = next((t for t, a in self.supervisors.items() if a == address), None)
+        if workflow_type is None:
+            return
+        del self.supervisors[workflow_type]
+        lost = [w for w, t in self.type_of.items() if t == workflow_type]
+        for workflow_id in lost:
+            self.runs.pop(workflow_id, None)
+            self.type_of.pop(workflow_id, None)
+            self.touched.pop(workflow_id, None)
+            self.asked.discard(workflow_id)
+            for then in self.coming.pop(workflow_id, ()):
+                self.loading.setdefault(workflow_id, []).append(then)
+        budget = self.supervisor_restarts.setdefault(
+            workflow_type, RestartIntensity(TYPE_RESTART_INTENSITY, TYPE_RESTART_PERIOD))
+        if not budget.record(time.monotonic()):
+            log.error("the supervisor of workflow type %r keeps failing; its runs wait for the next "
+                      "delivery or restart of the engine", workflow_type)
+            return
+        log.error("the supervisor of workflow type %r exited; starting it again and resuming %d runs",
+                  workflow_type, len(lost))
+        self._release()
+        for workflow_id in lost:
+            self._resume(workflow_id)
 
     def _with_recorder(self, workflow_id: str, corr, then: Callable[[object], None]) -> None:
         """Call `then(recorder)` once the run is resident, loading it by replay if need be."""
         if workflow_id in self.runs:
             self._touch(workflow_id)
-            then(self.runs[workflow_id])
+            recorder = self.runs[workflow_id]
+            if recorder is None:
+                self.coming[workflow_id].append(then)
+            else:
+                then(recorder)
             return
         if workflow_id in self.loading:
             self.loading[workflow_id].append(then)
@@ -127,11 +210,14 @@ class EngineActor(Actor):
     def _load(self, workflow_id: str) -> None:
         """Make a durable run resident: a Recorder that replays it from the store."""
         waiting = self.loading.pop(workflow_id, [])
-        if workflow_id not in self.runs:
-            history = self.context.read_history(workflow_id)
-            self._new_recorder(workflow_id, InitRecorder(self.ref, workflow_id, tuple(history), self.myAddress))
-        for then in waiting:
-            then(self.runs[workflow_id])
+        if workflow_id in self.runs:
+            for then in waiting:
+                self._with_recorder(workflow_id, None, then)
+            return
+        summary = self.context.store_summary(workflow_id)
+        if summary is None or summary.closed_at is not None:
+            return  # ended (or vanished) while it waited for room
+        self._new_recorder(workflow_id, summary.workflow_type, waiting)
 
     def _touch(self, workflow_id: str) -> None:
         self.runs.move_to_end(workflow_id)
@@ -146,9 +232,9 @@ class EngineActor(Actor):
         if msg.workflow_id in self.runs:
             self._reply(msg.corr, False, WorkflowAlreadyExists(msg.workflow_id))
             return
-        init = InitRecorder(self.ref, msg.workflow_id, (), self.myAddress, start=msg.start, start_corr=msg.corr,
-                            reply_to=self.client)
-        self._admit(msg.workflow_id, lambda: self._new_recorder(msg.workflow_id, init))
+        begin = BeginRun(msg.start, msg.corr, self.client)
+        self._admit(msg.workflow_id, lambda: self._new_recorder(
+            msg.workflow_id, msg.start.workflow_type, [lambda recorder: self.send(recorder, begin)]))
 
     def _deliver(self, msg: DeliverToWorkflow) -> None:
         forward = DeliverToWorkflow(msg.corr, msg.workflow_id, msg.event, msg.reply_to or self.client,
@@ -164,9 +250,8 @@ class EngineActor(Actor):
         self._with_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward))
 
     def _terminate_activity(self, msg: TerminateActivity) -> None:
-        recorder = self.runs.get(msg.workflow_id)
-        if recorder is not None:
-            self.send(recorder, msg)
+        if msg.workflow_id in self.runs:
+            self._with_recorder(msg.workflow_id, None, lambda recorder: self.send(recorder, msg))
 
     def _arm(self, msg: ArmTimer) -> None:
         self.context.wheel.arm(msg.workflow_id, msg.timer_id, msg.fire_at)
@@ -232,7 +317,7 @@ class EngineActor(Actor):
         for workflow_id, recorder in self.runs.items():
             if excess <= 0 and self.touched.get(workflow_id, 0) > idle_before:
                 break
-            if workflow_id in self.asked:
+            if workflow_id in self.asked or recorder is None:
                 continue
             excess -= 1
             self.asked.add(workflow_id)
@@ -245,9 +330,11 @@ class EngineActor(Actor):
         """The run no longer has actors here: stop its Recorder (and so its run), admit another."""
         self.touched.pop(workflow_id, None)
         self.asked.discard(workflow_id)
+        self.type_of.pop(workflow_id, None)
+        self.coming.pop(workflow_id, None)
         recorder = self.runs.pop(workflow_id, None)
         if recorder is not None:
-            self.send(recorder, ActorExitRequest())
+            self.send(recorder, Shutdown())  # exits "shutdown": its supervisor forgets it, no restart
         self._release()
 
     def _closed(self, msg: RunClosed) -> None:
@@ -264,11 +351,12 @@ class EngineActor(Actor):
     def _spawn_child(self, msg: SpawnChild) -> None:
         where = self.residency(msg.child_workflow_id)
         if where == UNKNOWN and msg.child_workflow_id not in self.loading:
-            start = ev.WorkflowStarted(msg.workflow_type, msg.input, parent_workflow_id=msg.parent_workflow_id)
-            init = InitRecorder(self.ref, msg.child_workflow_id, (), self.myAddress, start=start)
+            begin = BeginRun(ev.WorkflowStarted(msg.workflow_type, msg.input,
+                                                parent_workflow_id=msg.parent_workflow_id))
             # Until it is admitted, deliveries for the child (a cancel from its parent) wait for it.
             self.loading[msg.child_workflow_id] = []
-            self._admit(msg.child_workflow_id, lambda: self._start_child(msg.child_workflow_id, init))
+            self._admit(msg.child_workflow_id, lambda: self._start_child(msg.child_workflow_id, msg.workflow_type,
+                                                                          begin))
         elif where == NON_RESIDENT:
             self._resume(msg.child_workflow_id)
         elif where == TERMINAL:
@@ -276,10 +364,9 @@ class EngineActor(Actor):
             last = self.context.read_history(msg.child_workflow_id)[-1].event
             self._tell_parent(msg.parent_workflow_id, msg.child_workflow_id, last)
 
-    def _start_child(self, child_id: str, init: InitRecorder) -> None:
-        recorder = self._new_recorder(child_id, init)
-        for then in self.loading.pop(child_id, []):
-            then(recorder)
+    def _start_child(self, child_id: str, workflow_type: str, begin: BeginRun) -> None:
+        self._new_recorder(child_id, workflow_type,
+                           [lambda recorder: self.send(recorder, begin)] + self.loading.pop(child_id, []))
 
     def _fenced(self, msg: Fenced) -> None:
         self._drop(msg.workflow_id)

@@ -88,13 +88,38 @@ class ClientReply:
 
 @dataclass(frozen=True, slots=True)
 class InitRecorder:
+    """The Recorder's start message at its type supervisor: the same at every restart.
+
+    So it carries no history (the Recorder reads the store, which is the truth
+    after a crash) and no start (that is a `BeginRun`, sent once).
+    """
+
     context: Any
     workflow_id: str
-    history: tuple[ev.HistoryEvent, ...]
     engine: Any
-    start: ev.WorkflowStarted | None = None
-    start_corr: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderUp:
+    """Recorder -> engine: I serve this workflow now (first start, or a restart)."""
+
+    workflow_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BeginRun:
+    """Engine -> a new workflow's Recorder: record its start and spawn its run."""
+
+    start: ev.WorkflowStarted
+    corr: int | None = None
     reply_to: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunCrashed:
+    """Run actor -> Recorder, just before it dies of an engine bug: why."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)

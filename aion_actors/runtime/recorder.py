@@ -11,27 +11,40 @@ the run only after it is committed.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 
-from thespian.actors import Actor, ActorExitRequest, ChildActorExited
+from thespian.actors import ActorExitRequest, ChildActorExited
 
 from stores.base import Append, TimerRow, WorkflowState
+from supervisors import KILLED, LinkedActor, RestartIntensity
 
 from .. import events as ev
 from .. import status as st
 from ..errors import NotRunning, SequenceConflict, WorkflowAlreadyExists
-from .messages import (AppendDone, AppendRequest, ClientReply, Committed, DeliverToWorkflow, Fenced, InitRecorder,
-                       InitWorkflow, Passivate, Passivated, QueryWorkflow, Record, Recorded, RecordWorkflowEvent, Resolved,
-                       RunClosed, RunIdle, RunQuery, TerminateActivity)
+from .messages import (AppendDone, AppendRequest, BeginRun, ClientReply, Committed, DeliverToWorkflow, Fenced,
+                       InitRecorder, InitWorkflow, Passivate, Passivated, QueryWorkflow, Record, Recorded, RecorderUp,
+                       RecordWorkflowEvent, Resolved, RunClosed, RunCrashed, RunIdle, RunQuery, TerminateActivity)
 from .workflow_actor import WorkflowActor
 
 log = logging.getLogger("aion_actors.recorder")
 
-_RESTARTS_BEFORE_PARKING = 3
+# A run whose actor dies more often than this is parked (Paused), not restarted:
+# OTP's restart intensity, per run, so one crash-looping run never takes its type down.
+RUN_RESTART_INTENSITY = 3
+RUN_RESTART_PERIOD = 60.0
 _CHILD_OUTCOMES = (ev.ChildWorkflowCompleted, ev.ChildWorkflowFailed, ev.ChildWorkflowCancelled)
 
 
-class Recorder(Actor):
+class Recorder(LinkedActor):
+    """One per resident workflow, a child of its type's supervisor, parent of the run actor.
+
+    It supervises the run actor itself (restart by replay, park past the
+    intensity) because only it knows which appends are in flight.
+    """
+
+    exit_grace = None  # its supervisor stops it at once; no timer per exit (see LinkedActor)
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.workflow_id = ""
@@ -46,7 +59,8 @@ class Recorder(Actor):
         self.pending: dict[int, tuple] = {}
         self.next_token = 0
         self.run_actor = None
-        self.crashes = 0
+        self.restarts = RestartIntensity(RUN_RESTART_INTENSITY, RUN_RESTART_PERIOD)
+        self.crash_reason = KILLED
         self.last_recorded_at = datetime.min.replace(tzinfo=timezone.utc)
         self.passivating = False   # a Passivate went to the run actor; deliveries meanwhile cancel it
         self.delivered_while_passivating = False
@@ -59,7 +73,7 @@ class Recorder(Actor):
 
     # -- setup -------------------------------------------------------------
 
-    def receiveMessage(self, msg, sender):
+    def receive(self, msg, sender):
         if self.passivated and isinstance(msg, (DeliverToWorkflow, RecordWorkflowEvent, RunQuery)):
             if isinstance(msg, RunQuery):
                 msg = QueryWorkflow(msg.corr, self.workflow_id, msg.name, msg.args)
@@ -74,12 +88,19 @@ class Recorder(Actor):
         self.context = msg.context.get()
         self.workflow_id = msg.workflow_id
         self.engine = msg.engine
-        for event in msg.history:
+        history = self.context.read_history(self.workflow_id)
+        for event in history:
             self._track(event)
-        if msg.start is not None:
-            self._append((msg.start,), ("start", msg.start_corr, msg.reply_to))
-        else:
-            self._spawn_run(msg.history)
+        if history and not self.status.is_terminal:
+            self._spawn_run(history)
+        self.send(self.engine, RecorderUp(self.workflow_id))
+
+    def _begin(self, msg: BeginRun, sender) -> None:
+        if self.last_seq:  # the id is taken (by a run that is not resident here)
+            self._reply(msg.reply_to, msg.corr, False, WorkflowAlreadyExists(self.workflow_id))
+            self.send(self.engine, Fenced(self.workflow_id, "already exists"))
+            return
+        self._append((msg.start,), ("start", msg.corr, msg.reply_to))
 
     def _spawn_run(self, history) -> None:
         self.run_actor = self.createActor(WorkflowActor)
@@ -201,7 +222,7 @@ class Recorder(Actor):
                         self.send(self.run_actor, Resolved(event))
                     elif isinstance(event.event, ev.WorkflowResumed) and self.parked:
                         self.parked = False  # resumed after a crash loop: try again, from the store
-                        self.crashes = 0
+                        self.restarts = RestartIntensity(RUN_RESTART_INTENSITY, RUN_RESTART_PERIOD)
                         self._respawn()
                     else:
                         self.unstarted.append(event)  # the run gets it with its history when it starts
@@ -236,7 +257,7 @@ class Recorder(Actor):
             return  # the run ended: a late command records nothing
         self._append(msg.events, ("record", sender, msg.token))
 
-    def _deliver(self, msg: DeliverToWorkflow, sender) -> None:
+    def _delivery(self, msg: DeliverToWorkflow, sender) -> None:
         if self.status is None or self.status.is_terminal:
             self._reply(msg.reply_to, msg.corr, False,
                         NotRunning(self.workflow_id, self.status.value if self.status else "unknown"))
@@ -268,20 +289,28 @@ class Recorder(Actor):
         else:
             self.send(self.run_actor, msg)
 
-    def _child_exited(self, msg: ChildActorExited, sender) -> None:
+    def _run_exited(self, msg: ChildActorExited, sender) -> None:
         if msg.childAddress != self.run_actor or self.fenced:
             return
         self.run_actor = None
         if self.status is None or self.status.is_terminal or self.status is st.WorkflowStatus.PAUSED:
             return
         # The run's actor died without ending the run: rebuild it by replay, unless it keeps dying.
-        self.crashes += 1
-        if self.crashes > _RESTARTS_BEFORE_PARKING:
+        reason, self.crash_reason = self.crash_reason, KILLED
+        if not self.restarts.record(time.monotonic()):
             self.parked = True
-            self._append((ev.WorkflowPaused(f"the workflow actor crashed {self.crashes} times; "
-                                            f"resume it once the cause is fixed"),), ("paused",))
+            log.error("workflow %s: its actor crashed %d times within %gs (last: %s); parked",
+                      self.workflow_id, self.restarts.recent, RUN_RESTART_PERIOD, reason)
+            self._append((ev.WorkflowPaused(
+                f"the workflow actor crashed {self.restarts.recent} times within {RUN_RESTART_PERIOD:g}s "
+                f"(last: {reason}); fix the cause, then resume it"),), ("paused",))
             return
+        log.warning("workflow %s: its actor crashed (%s); rebuilding it by replay", self.workflow_id, reason)
         self._respawn()
+
+    def _run_crashed(self, msg: RunCrashed, sender) -> None:
+        if sender == self.run_actor:
+            self.crash_reason = msg.reason
 
     def _respawn(self) -> None:
         """Rebuild the run from the store, once every append in flight is committed (so it is there)."""
@@ -310,20 +339,21 @@ class Recorder(Actor):
             self.run_actor = None
             self._respawn()
 
-    def _exit(self, msg: ActorExitRequest, sender) -> None:
-        self.fenced = True
+    def terminate(self, reason) -> None:
+        self.fenced = True  # stopping: nothing more is written
 
 
 _HANDLERS = {
     InitRecorder: Recorder._init,
+    BeginRun: Recorder._begin,
+    RunCrashed: Recorder._run_crashed,
     AppendDone: Recorder._append_done,
     Record: Recorder._record,
-    DeliverToWorkflow: Recorder._deliver,
+    DeliverToWorkflow: Recorder._delivery,
     RunQuery: Recorder._query,
     RecordWorkflowEvent: Recorder._record_only,
     TerminateActivity: Recorder._to_run,
     Passivate: Recorder._passivate,
     RunIdle: Recorder._run_idle,
-    ChildActorExited: Recorder._child_exited,
-    ActorExitRequest: Recorder._exit,
+    ChildActorExited: Recorder._run_exited,
 }

@@ -26,7 +26,7 @@ from .activity_actor import ActivityActor
 from .facade import ActorEngineHandle
 from .messages import (AttemptDone, CancelAttempt, ClientReply, Committed, Heartbeat, InitWorkflow, Record,
                        Recorded,
-                       Passivate, Resolved, RunAttempt, RunIdle, RunQuery, TerminateActivity)
+                       Passivate, Resolved, RunAttempt, RunCrashed, RunIdle, RunQuery, TerminateActivity)
 
 log = logging.getLogger("aion_actors.workflow_actor")
 
@@ -67,11 +67,13 @@ class WorkflowActor(Actor):
             handler(self, msg, sender)
         except NonDeterminismError as exc:
             self._fail_run(Failure("NonDeterminismError", str(exc), "", True))
-        except Exception:
+        except Exception as exc:
             # An engine bug, not user code (that is caught in the instance): die, and let the
             # Recorder rebuild this run by replay. Never let Thespian retry the message.
             log.exception("workflow actor of %s crashed", getattr(self, "workflow_id", "?"))
             self.broken = True
+            if getattr(self, "recorder", None) is not None:
+                self.send(self.recorder, RunCrashed(f"{type(exc).__name__}: {exc}"))
             self.send(self.myAddress, ActorExitRequest())
 
     # -- replay --------------------------------------------------------------
