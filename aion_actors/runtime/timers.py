@@ -14,27 +14,37 @@ from datetime import datetime
 class TimerWheel:
     def __init__(self) -> None:
         self._heap: list[tuple[float, str, str]] = []
-        self._live: dict[tuple[str, str], float] = {}
+        self._live: dict[str, dict[str, float]] = {}  # workflow id -> timer id -> when
+        self._count = 0
 
     def __len__(self) -> int:
-        return len(self._live)
+        return self._count
 
     def arm(self, workflow_id: str, timer_id: str, fire_at: datetime) -> None:
         when = fire_at.timestamp()
-        self._live[(workflow_id, timer_id)] = when
+        timers = self._live.setdefault(workflow_id, {})
+        self._count += timer_id not in timers
+        timers[timer_id] = when
         heapq.heappush(self._heap, (when, workflow_id, timer_id))
 
     def disarm(self, workflow_id: str, timer_id: str) -> None:
         # Lazy deletion: the heap entry is skipped when it surfaces.
-        self._live.pop((workflow_id, timer_id), None)
+        timers = self._live.get(workflow_id)
+        if timers is not None and timers.pop(timer_id, None) is not None:
+            self._count -= 1
+            if not timers:
+                del self._live[workflow_id]
 
     def disarm_workflow(self, workflow_id: str) -> None:
-        for key in [k for k in self._live if k[0] == workflow_id]:
-            del self._live[key]
+        self._count -= len(self._live.pop(workflow_id, ()))
+
+    def _when(self, workflow_id: str, timer_id: str) -> float | None:
+        timers = self._live.get(workflow_id)
+        return None if timers is None else timers.get(timer_id)
 
     def next_deadline(self) -> float | None:
         heap = self._heap
-        while heap and self._live.get((heap[0][1], heap[0][2])) != heap[0][0]:
+        while heap and self._when(heap[0][1], heap[0][2]) != heap[0][0]:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 
@@ -43,6 +53,6 @@ class TimerWheel:
         while (limit is None or len(due) < limit) and (deadline := self.next_deadline()) is not None \
                 and deadline <= now:
             _, workflow_id, timer_id = heapq.heappop(self._heap)
-            del self._live[(workflow_id, timer_id)]
+            self.disarm(workflow_id, timer_id)
             due.append((workflow_id, timer_id))
         return due
