@@ -192,6 +192,7 @@ class RunAttempt:
     input: Payload
     attempt: int
     heartbeat_details: Payload | None = None
+    heartbeat_timeout: float | None = None  # so the attempt's heartbeat throttle fits inside it
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +202,7 @@ class AttemptDone:
     result: Payload | None = None
     failure: Any = None
     heartbeat: Payload | None = None  # the last details not yet sent as a Heartbeat
+    worker_died: bool = False  # the process that ran it died (or was killed) before it answered
 
 
 @dataclass(frozen=True, slots=True)
