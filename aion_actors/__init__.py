@@ -5,7 +5,7 @@ The public names; everything else is internal.
 
 from . import activity, workflow
 from .engine import Engine, PendingActivity, WorkflowDescription, WorkflowHandle
-from .errors import (ActivityError, AionError, ApplicationError, CancelledError, Failure, InvalidArgument,
+from .errors import (ActivityCancelled, ActivityError, AionError, ApplicationError, CancelledError, Failure, InvalidArgument,
                      NonDeterminismError, NotRunning, PayloadError, QueryFailed, QueryTimeout, SequenceConflict,
                      StoreError, UnknownQuery, UnknownWorkflowType, WorkflowAlreadyExists, WorkflowCancelled,
                      WorkflowFailed, WorkflowNotFound, WorkflowTimedOut)
@@ -14,7 +14,7 @@ from .retry import RetryPolicy
 from .status import WorkflowStatus
 
 __all__ = [
-    "ActivityError", "AionError", "ApplicationError", "CancelledError", "Engine", "Failure", "HistoryEvent",
+    "ActivityCancelled", "ActivityError", "AionError", "ApplicationError", "CancelledError", "Engine", "Failure", "HistoryEvent",
     "InvalidArgument", "NonDeterminismError", "NotRunning", "PayloadError", "PendingActivity", "QueryFailed",
     "QueryTimeout", "RetryPolicy", "SequenceConflict", "StoreError", "UnknownQuery", "UnknownWorkflowType",
     "WorkflowAlreadyExists", "WorkflowCancelled", "WorkflowDescription", "WorkflowFailed", "WorkflowHandle",

@@ -80,11 +80,15 @@ class Engine:
         max_resident: resident runs beyond which the least recently used idle ones
             are passivated, and new or revived runs wait for room (default 10,000
             in process, 64 on "local", where each resident run costs OS processes).
+        activity_cancel_grace: seconds a cancelled (or timed-out) activity attempt that has a
+            process of its own (the "local" runtime, `executor="process"`) gets to stop
+            before that process is killed.
     """
 
     def __init__(self, store: str | EventStore = "sqlite:///aion.db", *, workflows: Sequence[Callable] = (),
                  activities: Sequence[Callable] = (), runtime: str = "inprocess", durability: str = "process",
-                 activity_workers: int = 32, idle_timeout: float = 60.0, max_resident: int | None = None) -> None:
+                 activity_workers: int = 32, idle_timeout: float = 60.0, max_resident: int | None = None,
+                 activity_cancel_grace: float = 5.0) -> None:
         if runtime not in RUNTIMES:
             raise InvalidArgument(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
         if runtime == "local" and (not isinstance(store, str) or store in ("memory:", "sqlite://")
@@ -103,6 +107,11 @@ class Engine:
         if not isinstance(max_resident, int) or max_resident < 1:
             raise InvalidArgument(f"max_resident must be an int >= 1, got {max_resident!r}")
         self._residency_limits = (float(idle_timeout), max_resident)
+        if isinstance(activity_cancel_grace, bool) or not isinstance(activity_cancel_grace, (int, float)) \
+                or not 0 <= activity_cancel_grace < float("inf"):
+            raise InvalidArgument(f"activity_cancel_grace must be a number of seconds >= 0, "
+                                  f"got {activity_cancel_grace!r}")
+        self._cancel_grace = float(activity_cancel_grace)
         self._driver: Driver | None = None
         self.store: EventStore | None = None
         self._owns_store = not isinstance(store, EventStore)
@@ -121,13 +130,14 @@ class Engine:
             self.store = (open_store(self._store_arg, durability=self._durability) if self._owns_store
                           else self._store_arg)
         runner = ActivityRunner(self.registry, lambda address, msg: self._driver.tell(address, msg),
-                                self._activity_workers)
+                                self._activity_workers, self._cancel_grace)
         self._context = RuntimeContext(self.store, self.registry, runner, idle_timeout=self._residency_limits[0],
                                        max_resident=self._residency_limits[1])
         self._engine_id = new_run_id()
         if self.runtime == "local":
             register_blueprint(self._engine_id, Blueprint(self._store_arg, self._durability, self.registry,
-                                                          *self._residency_limits))
+                                                          *self._residency_limits,
+                                                          activity_cancel_grace=self._cancel_grace))
         self._driver = Driver(self._context, self._engine_id, self.runtime)
         try:
             self._driver.start()

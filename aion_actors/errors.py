@@ -117,6 +117,19 @@ class CancelledError(asyncio.CancelledError):
         super().__init__(reason or "cancelled")
 
 
+class ActivityCancelled(CancelledError):
+    """Raised inside activity code, at `activity.heartbeat()`, once the engine no longer wants the attempt.
+
+    The workflow was cancelled, the activity lost a `race`, its `with_timeout`
+    scope expired, or the attempt timed out. Like `CancelledError` (its base)
+    it is a `BaseException`, so `except Exception` in activity code does not
+    swallow it; an `async def` activity's task is cancelled as well. Let it
+    propagate, or clean up and re-raise: nothing the attempt returns or raises
+    afterwards is recorded. An attempt in a process of its own that keeps
+    running is killed after `Engine(activity_cancel_grace=...)` seconds.
+    """
+
+
 class NotRunning(AionError):
     def __init__(self, workflow_id: str, status: str) -> None:
         self.workflow_id = workflow_id

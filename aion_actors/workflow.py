@@ -17,6 +17,7 @@ Each function says what it records and what replay does.
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -62,9 +63,30 @@ def execute_activity(activity: Callable[..., Any] | str, *args: Any, retry: Retr
     soon as the workflow next waits; then each attempt records
     `ActivityStarted` and its outcome. On replay the recorded result is
     returned and the activity is not run again. A failure for good (retries
-    exhausted or non-retryable) raises `ActivityError` at the await, with
-    the last attempt's failure as `.cause`. Arguments that cannot be encoded
-    raise `PayloadError` here, before anything is recorded.
+    exhausted, non-retryable, or schedule_to_close exceeded) raises
+    `ActivityError` at the await, with the last attempt's failure as
+    `.cause`. Arguments that cannot be encoded raise `PayloadError`, and a
+    bad option `InvalidArgument`, here, before anything is recorded.
+
+    Args:
+        retry: how failed attempts are retried (`RetryPolicy`); without it, one attempt.
+        start_to_close_timeout: seconds one attempt may run. Past it the attempt
+            fails with `Failure.type == "ActivityTimeout"` (retryable: the policy
+            decides) and is told to stop.
+        schedule_to_close_timeout: seconds for the whole activity, every attempt and
+            backoff included. Past it the activity fails for good with an
+            "ActivityTimeout" cause, whatever the retry policy says.
+        heartbeat_timeout: seconds an attempt may go without `activity.heartbeat()`
+            before it fails as retryable with an "ActivityTimeout" (heartbeat at
+            least every half of it; the throttle is sized so that is enough).
+
+    Each timeout is a durable engine timer in the history: it survives crashes,
+    restarts and passivation, and a heartbeat moves its deadline without
+    recording anything. Cancelling the awaitable (a lost `race`, an expired
+    `with_timeout`, the workflow's cancellation) records `ActivityCancelled`
+    and raises `aion_actors.ActivityCancelled` at the running attempt's next
+    heartbeat (see `aion_actors.activity`); whatever the attempt returns
+    afterwards is not recorded.
     """
     inst = _instance()
     if isinstance(activity, str):
@@ -74,8 +96,9 @@ def execute_activity(activity: Callable[..., Any] | str, *args: Any, retry: Retr
     for label, value in (("start_to_close_timeout", start_to_close_timeout),
                          ("schedule_to_close_timeout", schedule_to_close_timeout),
                          ("heartbeat_timeout", heartbeat_timeout)):
-        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-            raise InvalidArgument(f"{label} must be a positive number of seconds, got {value!r}")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 < value < math.inf):
+            raise InvalidArgument(f"{label} must be a positive, finite number of seconds, got {value!r}")
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise InvalidArgument(f"retry= takes an aion_actors.RetryPolicy, got {retry!r}")
     options = {"retry": retry.to_dict() if retry else None,

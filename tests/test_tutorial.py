@@ -74,3 +74,19 @@ def test_saga_ships_one_order_and_compensates_the_other(store):
     assert compensated["failed_attempts"] == [
         "reserve attempt 1: ConnectionError: inventory service unavailable (retryable)",
         "ship attempt 1: ApplicationError: carrier refuses 'Atlantis' (terminal)"]
+
+
+def test_supervised_job_resumes_from_its_heartbeat_and_the_tree_restarts_one_child(store):
+    out = load("06_supervised_job").main(store=store)
+    job = out["job"]
+    assert job["attempts"][:3] == [
+        "attempt 1 started",
+        "attempt 1 failed: the process running attempt 1 of 'process_batch' died before reporting",
+        "attempt 2 started"]
+    result = job["result"]
+    assert result["processed"] == 1000 and result["attempt"] == 2
+    # Resumed from a heartbeat recorded while attempt 1 ran (at most one a second), not from 0.
+    assert 1 < result["resumed_from"] <= 600
+    assert out["tree"] == {"children": {"counter": {"moved": False, "restarts": 0},
+                                        "fetcher": {"moved": True, "restarts": 1}},
+                           "count": 3}

@@ -4,25 +4,30 @@ In-process runtime (`ActivityRunner`): sync activities run on a thread pool,
 `async def` activities on one asyncio loop in a thread of its own, and each
 outcome is posted back to the driver as a message for the attempt's actor.
 Multi-process runtime (`InlineActivityRunner`): the attempt's actor is an OS
-process of its own, so it runs the attempt right there; blocking it blocks
-no one else, and a crash of the code kills only that process.
+process of its own, and runs the attempt on a second thread of it, so a
+crash of the code kills only that process while the actor's own thread
+stays in Thespian's loop: heartbeats go out as they are made, and a cancel
+request reaches the code (and, past the grace, kills the process).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
-import multiprocessing
+import concurrent.futures.process
+import dataclasses
 import os
 import threading
 from typing import Any, Callable
 
 from .. import converter
-from ..activity import ActivityContext, ActivityInfo, current
+from ..activity import ActivityContext, ActivityInfo, current, run_cancellable
 from ..definitions import Registry
 from ..errors import Failure
 from ..instance import failure_from
 from .messages import AttemptDone, Heartbeat, RunAttempt
+from .process_pool import ProcessAttempts, serve_attempt
 
 
 def attempt_key(attempt: RunAttempt) -> tuple:
@@ -32,8 +37,19 @@ def attempt_key(attempt: RunAttempt) -> tuple:
 class _Attempts:
     """Turning one `RunAttempt` into an `AttemptDone`, whatever the code does."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, cancel_grace: float) -> None:
         self.registry = registry
+        self.cancel_grace = cancel_grace  # seconds a cancelled attempt with a process of its own has to stop
+        self._running: dict[tuple, ActivityContext] = {}
+
+    def cancel(self, key: tuple, reason: str = "") -> None:
+        """Make `is_cancelled()` true and the next heartbeat raise `ActivityCancelled`."""
+        ctx = self._running.get(key)
+        if ctx is not None:
+            ctx.cancel(reason)
+
+    def forget(self, key: tuple) -> None:
+        self._running.pop(key, None)
 
     def _unknown(self, attempt: RunAttempt) -> AttemptDone:
         return AttemptDone(attempt.activity_id, attempt.attempt, failure=Failure(
@@ -42,10 +58,10 @@ class _Attempts:
             f"pass it in Engine(activities=[...])", non_retryable=True))
 
     def _context(self, attempt: RunAttempt, send_heartbeat: Callable[[Heartbeat], None]) -> ActivityContext:
-        details = converter.decode_value(attempt.heartbeat_details, Any) if attempt.heartbeat_details else None
-        info = ActivityInfo(attempt.activity_id, attempt.activity_type, attempt.attempt, attempt.workflow_id, details)
-        return ActivityContext(info, lambda payload: send_heartbeat(
-            Heartbeat(attempt.activity_id, attempt.attempt, payload)))
+        ctx = ActivityContext(_info(attempt), lambda payload: send_heartbeat(
+            Heartbeat(attempt.activity_id, attempt.attempt, payload)), attempt.heartbeat_timeout)
+        self._running[attempt_key(attempt)] = ctx
+        return ctx
 
     @staticmethod
     def _args(fn: Callable[..., Any], attempt: RunAttempt) -> list[Any]:
@@ -71,37 +87,54 @@ class _Attempts:
         return AttemptDone(attempt.activity_id, attempt.attempt, failure=failure_from(exc), heartbeat=ctx.unsent)
 
 
+class RunningAttempt:
+    """One attempt on a thread of its actor's process; the actor collects what it produced."""
+
+    def __init__(self) -> None:
+        self.beats: collections.deque[Heartbeat] = collections.deque()
+        self.outcome: AttemptDone | None = None
+
+    def take_beats(self) -> list[Heartbeat]:
+        beats = []
+        while self.beats:
+            beats.append(self.beats.popleft())
+        return beats
+
+
 class InlineActivityRunner(_Attempts):
-    def run(self, attempt: RunAttempt, send_heartbeat: Callable[[Heartbeat], None]) -> AttemptDone:
+    def start(self, attempt: RunAttempt) -> RunningAttempt:
+        running = RunningAttempt()
         definition = self.registry.activity(attempt.activity_type)
         if definition is None:
-            return self._unknown(attempt)
-        ctx = self._context(attempt, send_heartbeat)
+            running.outcome = self._unknown(attempt)
+            return running
+        ctx = self._context(attempt, running.beats.append)
         fn = definition.fn
         if definition.is_async:
-            return self._done(attempt, ctx, lambda: asyncio.run(fn(*self._args(fn, attempt))))
-        return self._done(attempt, ctx, lambda: fn(*self._args(fn, attempt)))
+            call = lambda: asyncio.run(run_cancellable(ctx, fn(*self._args(fn, attempt))))  # noqa: E731
+        else:
+            call = lambda: fn(*self._args(fn, attempt))  # noqa: E731
 
-    def cancel(self, key: tuple) -> None:
-        """Nothing to flag from outside: the parent stops the attempt's process instead."""
+        def run() -> None:
+            running.outcome = self._done(attempt, ctx, call)
 
-    def forget(self, key: tuple) -> None:
-        pass
+        # A daemon: when the actor exits (or is killed past the grace) nothing waits for the code.
+        threading.Thread(target=run, name="aion-attempt", daemon=True).start()
+        return running
 
     def shutdown(self) -> None:
         pass
 
 
 class ActivityRunner(_Attempts):
-    def __init__(self, registry: Registry, post: Callable[[Any, Any], None], workers: int = 32) -> None:
-        super().__init__(registry)
+    def __init__(self, registry: Registry, post: Callable[[Any, Any], None], workers: int = 32,
+                 cancel_grace: float = 5.0) -> None:
+        super().__init__(registry, cancel_grace)
         self._post = post
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aion-activity")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
-        self._running: dict[tuple, ActivityContext] = {}
-        self._workers = min(workers, os.cpu_count() or 1)
-        self._processes: concurrent.futures.ProcessPoolExecutor | None = None
+        self.processes = ProcessAttempts(min(workers, os.cpu_count() or 1), cancel_grace)
 
     def submit(self, address: Any, attempt: RunAttempt) -> None:
         definition = self.registry.activity(attempt.activity_type)
@@ -109,46 +142,37 @@ class ActivityRunner(_Attempts):
             self._post(address, self._unknown(attempt))
             return
         ctx = self._context(attempt, lambda beat: self._post(address, beat))
-        self._running[attempt_key(attempt)] = ctx
         fn = definition.fn
         if definition.is_async:
             future = asyncio.run_coroutine_threadsafe(self._run_async(fn, attempt, ctx), self._async_loop())
             future.add_done_callback(lambda f: self._post(address, f.result()))
         elif definition.executor == "process":
-            future = self._process_pool().submit(_run_in_worker_process, definition.name, fn, attempt)
-            future.add_done_callback(lambda f: self._post(address, self._from_worker(attempt, ctx, f)))
+            self.processes.submit(attempt_key(attempt), _run_in_worker_process, (fn, attempt),
+                                  lambda payload: self._post(address, Heartbeat(attempt.activity_id, attempt.attempt,
+                                                                                payload)),
+                                  lambda f: self._post(address, self._from_worker(attempt, ctx, f)))
         else:
             self._pool.submit(lambda: self._post(address, self._done(attempt, ctx, lambda: fn(*self._args(fn, attempt)))))
 
     async def _run_async(self, fn, attempt: RunAttempt, ctx: ActivityContext) -> AttemptDone:
         current.set(ctx)
         try:
-            result = await fn(*self._args(fn, attempt))
+            result = await run_cancellable(ctx, fn(*self._args(fn, attempt)))
         except BaseException as exc:  # noqa: BLE001 - any failure of user code is recorded, never raised here
             return self._failed(attempt, ctx, exc)
         return self._done(attempt, ctx, lambda: result)
 
-    def _process_pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        with self._loop_lock:
-            if self._processes is None:
-                # forkserver: forking this multi-threaded process could deadlock a child.
-                context = multiprocessing.get_context("forkserver")
-                self._processes = concurrent.futures.ProcessPoolExecutor(self._workers, mp_context=context)
-            return self._processes
+    def cancel(self, key: tuple, reason: str = "") -> None:
+        super().cancel(key, reason)
+        self.processes.cancel(key, reason)
 
     def _from_worker(self, attempt: RunAttempt, ctx: ActivityContext, future: concurrent.futures.Future) -> AttemptDone:
         try:
             return future.result()
-        except BaseException as exc:  # noqa: BLE001 - a dead worker or an unpicklable outcome: a failed attempt
+        except concurrent.futures.process.BrokenProcessPool as exc:
+            return dataclasses.replace(self._failed(attempt, ctx, exc), worker_died=True)
+        except BaseException as exc:  # noqa: BLE001 - an unpicklable outcome: a failed attempt
             return self._failed(attempt, ctx, exc)
-
-    def cancel(self, key: tuple) -> None:
-        ctx = self._running.get(key)
-        if ctx is not None:
-            ctx.cancelled.set()
-
-    def forget(self, key: tuple) -> None:
-        self._running.pop(key, None)
 
     def _async_loop(self) -> asyncio.AbstractEventLoop:
         with self._loop_lock:
@@ -158,21 +182,21 @@ class ActivityRunner(_Attempts):
             return self._loop
 
     def shutdown(self) -> None:
-        for ctx in self._running.values():
-            ctx.cancelled.set()
+        for ctx in list(self._running.values()):
+            ctx.cancel("the engine is closing")
         self._pool.shutdown(wait=False, cancel_futures=True)
-        if self._processes is not None:
-            # A running attempt is abandoned (at-least-once: it runs again on the next open);
-            # its worker must not outlive the engine.
-            for process in list(getattr(self._processes, "_processes", {}).values()):
-                process.kill()
-            self._processes.shutdown(wait=True, cancel_futures=True)
+        self.processes.shutdown()
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
 
 
-def _run_in_worker_process(name: str, fn: Callable[..., Any], attempt: RunAttempt) -> AttemptDone:
-    """One attempt in a worker process: no heartbeats reach the engine from here."""
-    ctx = ActivityContext(ActivityInfo(attempt.activity_id, attempt.activity_type, attempt.attempt,
-                                       attempt.workflow_id, None), lambda payload: None)
+def _info(attempt: RunAttempt) -> ActivityInfo:
+    details = converter.decode_value(attempt.heartbeat_details, Any) if attempt.heartbeat_details else None
+    return ActivityInfo(attempt.activity_id, attempt.activity_type, attempt.attempt, attempt.workflow_id, details)
+
+
+def _run_in_worker_process(fn: Callable[..., Any], attempt: RunAttempt, conn) -> AttemptDone:
+    """One attempt in a pool worker; heartbeats and the cancel request travel over `conn`."""
+    ctx = ActivityContext(_info(attempt), lambda payload: conn.send(("beat", payload)), attempt.heartbeat_timeout)
+    serve_attempt(ctx, conn)
     return _Attempts._done(attempt, ctx, lambda: fn(*_Attempts._args(fn, attempt)))

@@ -1,21 +1,35 @@
 """The actor of one activity attempt, linked to its workflow run.
 
 On the in-process runtime it hands the attempt to the thread pool (blocking
-code never runs on the thread that drives the actors); on the multi-process
-runtime it is a process of its own and runs the attempt itself. Either way
-it reports heartbeats and the outcome to its parent and then exits.
+code never runs on the thread that drives the actors). On the multi-process
+runtime it is a process of its own: the attempt runs on a second thread
+there, and the actor polls it for heartbeats and the outcome, so that it
+keeps serving its mailbox meanwhile. Either way it reports heartbeats and
+the outcome to its parent and then exits. Told to stop (`CancelAttempt`),
+it cancels the attempt; in a process of its own, an attempt still running
+after the grace period is killed with that process.
 """
 
 from __future__ import annotations
 
-from thespian.actors import Actor, ActorExitRequest
+import os
+import signal
+from datetime import timedelta
 
-from .activities import InlineActivityRunner, attempt_key
+from thespian.actors import Actor, ActorExitRequest, WakeupMessage
+
+from .activities import InlineActivityRunner, RunningAttempt, attempt_key
 from .messages import AttemptDone, CancelAttempt, Heartbeat, RunAttempt
+
+# Polling the attempt's thread: quick at first (short activities answer at once), then at most this often.
+_FIRST_POLL = 0.001
+_MAX_POLL = 0.05
+_POLL, _KILL = "poll", "kill"
 
 
 class ActivityActor(Actor):
     key: tuple | None = None
+    running: RunningAttempt | None = None
 
     def receiveMessage(self, msg, sender):
         if isinstance(msg, RunAttempt):
@@ -23,16 +37,36 @@ class ActivityActor(Actor):
             self.runner = msg.context.get().activities
             self.key = attempt_key(msg)
             if isinstance(self.runner, InlineActivityRunner):
-                done = self.runner.run(msg, lambda beat: self.send(sender, beat))
-                self.send(sender, done)
-                self.send(self.myAddress, ActorExitRequest())
+                self.running = self.runner.start(msg)
+                self.poll_every = _FIRST_POLL
+                self._poll()
             else:
                 self.runner.submit(self.myAddress, msg)
         elif isinstance(msg, AttemptDone):
-            self.runner.forget(self.key)
-            self.send(self.parent_run, msg)
-            self.send(self.myAddress, ActorExitRequest())
+            self._finish(msg)
         elif isinstance(msg, Heartbeat):
             self.send(self.parent_run, msg)
+        elif isinstance(msg, WakeupMessage) and self.running is not None:
+            if msg.payload == _POLL:
+                self._poll()
+            elif msg.payload == _KILL and self.running.outcome is None:
+                # The attempt ignored its cancellation for the whole grace period.
+                os.kill(os.getpid(), signal.SIGKILL)
         elif isinstance(msg, (CancelAttempt, ActorExitRequest)) and self.key is not None:
-            self.runner.cancel(self.key)
+            self.runner.cancel(self.key, getattr(msg, "reason", "") or "the attempt's run stopped")
+            if isinstance(msg, CancelAttempt) and self.running is not None:
+                self.wakeupAfter(timedelta(seconds=self.runner.cancel_grace), _KILL)
+
+    def _poll(self) -> None:
+        for beat in self.running.take_beats():
+            self.send(self.parent_run, beat)
+        if self.running.outcome is not None:
+            self._finish(self.running.outcome)
+            return
+        self.poll_every = min(self.poll_every * 2, _MAX_POLL)
+        self.wakeupAfter(timedelta(seconds=self.poll_every), _POLL)
+
+    def _finish(self, done: AttemptDone) -> None:
+        self.runner.forget(self.key)
+        self.send(self.parent_run, done)
+        self.send(self.myAddress, ActorExitRequest())

@@ -48,6 +48,7 @@ class Blueprint:
     registry: Registry
     idle_timeout: float
     max_resident: int
+    activity_cancel_grace: float = 5.0
 
 
 # Per engine id; written by the engine process before it forks any actor process.
@@ -93,7 +94,7 @@ def _context_for_this_process(engine_id: str) -> "RuntimeContext":
         blueprint = _BLUEPRINTS[engine_id]
         with store_errors():
             store = open_store(blueprint.store_url, durability=blueprint.durability)
-        _PROCESS_CONTEXTS[key] = RuntimeContext(store, blueprint.registry, InlineActivityRunner(blueprint.registry),
+        _PROCESS_CONTEXTS[key] = RuntimeContext(store, blueprint.registry, InlineActivityRunner(blueprint.registry, blueprint.activity_cancel_grace),
                                                 idle_timeout=blueprint.idle_timeout,
                                                 max_resident=blueprint.max_resident)
     return _PROCESS_CONTEXTS[key]

@@ -217,6 +217,7 @@ class RunAttempt:
     input: Payload
     attempt: int
     heartbeat_details: Payload | None = None
+    heartbeat_timeout: float | None = None  # so the attempt's heartbeat throttle fits inside it
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +227,7 @@ class AttemptDone:
     result: Payload | None = None
     failure: Any = None
     heartbeat: Payload | None = None  # the last details not yet sent as a Heartbeat
+    worker_died: bool = False  # the process that ran it died (or was killed) before it answered
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,15 +3,14 @@
 It steps a `WorkflowInstance`, sends the commands the code issues to the
 Recorder, and acts on them only once they are recorded: dispatching
 activity attempts (linked child actors), arming timers, ending the run.
-It also owns the activities' retry decisions, since a retry's wait is a
-durable timer of the run.
+It also supervises its activities (`SupervisedActivities`: retries,
+timeouts, heartbeats, cancellation), since each of those decisions is an
+event of its history.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 
 from thespian.actors import Actor, ActorExitRequest, ChildActorExited
 
@@ -20,38 +19,24 @@ from .. import events as ev
 from ..errors import Failure, NonDeterminismError, QueryFailed, UnknownQuery
 from ..instance import WorkflowInfo, WorkflowInstance
 from ..converter import encode_value
-from ..payload import Payload
-from ..retry import RetryPolicy, next_retry_delay
-from .activity_actor import ActivityActor
+from . import deadlines as dl
 from .facade import ActorEngineHandle
-from .messages import (AttemptDone, CancelAttempt, ClientReply, Committed, Heartbeat, InitWorkflow, Record,
-                       Recorded,
-                       Passivate, Resolved, RunAttempt, RunCrashed, RunIdle, RunQuery, TerminateActivity)
+from .messages import (AttemptDone, ClientReply, Committed, Heartbeat, InitWorkflow, Record, Recorded,
+                       Passivate, Resolved, RunCrashed, RunIdle, RunQuery, TerminateActivity)
+from .supervised_activities import Activity, SupervisedActivities
 
 log = logging.getLogger("aion_actors.workflow_actor")
 
-_RETRY_TIMER = cmd.ENGINE_TIMER_PREFIX + "retry:"
 
-
-@dataclass(slots=True)
-class _Activity:
-    activity_type: str
-    input: Payload
-    retry: RetryPolicy | None
-    attempt: int = 0
-    actor: object = None
-    heartbeat: Payload | None = None
-
-
-class WorkflowActor(Actor):
+class WorkflowActor(SupervisedActivities, Actor):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.instance: WorkflowInstance | None = None
-        self.activities: dict[int, _Activity] = {}
+        self.activities: dict[int, Activity] = {}
+        self.stopping: dict[int, object] = {}  # activity id -> the actor of an attempt to stop at commit
         self.children: dict[str, str] = {}  # open child id -> parent close policy
         self.paused = False                  # paused runs record, but dispatch no activity
         self.deferred: set[int] = set()      # activities whose recorded attempt waits for resume
-        self.retry_waiting: set[int] = set() # activities waiting on a retry timer
         self.in_flight: dict[int, list[ev.HistoryEvent] | None] = {}  # Records not yet committed and acted on
         self.committed: set[int] = set()
         self.arrived: dict[int, tuple[bool, ev.HistoryEvent]] = {}  # by seq, until every earlier one applied
@@ -99,7 +84,6 @@ class WorkflowActor(Actor):
         self.activities.clear()
         self.children.clear()
         self.deferred.clear()
-        self.retry_waiting.clear()
         self.instance.replaying = bool(replay)
         self.instance.expect_patches(replay)
         self.instance.start()
@@ -109,28 +93,9 @@ class WorkflowActor(Actor):
         self.instance.replaying = False
         self._flush()
         if (not self.instance.finished or self.activities) and not self.paused:
-            self._redispatch_open_activities(replay)
+            self._redispatch_open_activities()
         if not self.instance.finished:
             self._respawn_open_children(replay)
-
-    def _redispatch_open_activities(self, replay: list[ev.HistoryEvent]) -> None:
-        """At-least-once: an attempt that was started but never finished runs again, counting on."""
-        retry_timers = {e.event.timer_id for e in replay if isinstance(e.event, ev.TimerStarted)
-                        and e.event.timer_id.startswith(_RETRY_TIMER)}
-        retry_timers -= {e.event.timer_id for e in replay if isinstance(e.event, (ev.TimerFired, ev.TimerCancelled))}
-        waiting = {int(t[len(_RETRY_TIMER):].split(":")[0]) for t in retry_timers}
-        for activity_id, activity in self.activities.items():
-            if activity_id not in waiting:
-                self._record(ev.ActivityStarted(activity_id, activity.attempt + 1))
-
-    def _resume_activities(self) -> None:
-        """Dispatch what a pause held back; start a new attempt of what it found unstarted."""
-        for activity_id, activity in self.activities.items():
-            if activity_id in self.deferred:
-                self._dispatch(activity_id, activity.attempt)
-            elif activity.actor is None and activity_id not in self.retry_waiting:
-                self._record(ev.ActivityStarted(activity_id, activity.attempt + 1))
-        self.deferred.clear()
 
     def _respawn_open_children(self, replay: list[ev.HistoryEvent]) -> None:
         """Repair a crash between recording a child and spawning it (spawning is idempotent)."""
@@ -144,22 +109,9 @@ class WorkflowActor(Actor):
     def _observe(self, event: ev.HistoryEvent) -> None:
         """Keep the engine's own book of activities while replaying (attempts, heartbeats)."""
         e = event.event
+        self._observe_activity(e)
         if isinstance(e, (ev.WorkflowPaused, ev.WorkflowResumed)):
             self.paused = isinstance(e, ev.WorkflowPaused)
-        elif isinstance(e, ev.TimerStarted) and e.timer_id.startswith(_RETRY_TIMER):
-            self.retry_waiting.add(int(e.timer_id[len(_RETRY_TIMER):].split(":")[0]))
-        elif isinstance(e, (ev.TimerFired, ev.TimerCancelled)) and e.timer_id.startswith(_RETRY_TIMER):
-            self.retry_waiting.discard(int(e.timer_id[len(_RETRY_TIMER):].split(":")[0]))
-        elif isinstance(e, ev.ActivityScheduled):
-            self.activities[e.activity_id] = _Activity(e.activity_type, e.input,
-                                                       RetryPolicy.from_dict(e.options.get("retry")))
-        elif isinstance(e, ev.ActivityStarted) and e.activity_id in self.activities:
-            self.activities[e.activity_id].attempt = e.attempt
-        elif isinstance(e, ev.ActivityHeartbeat) and e.activity_id in self.activities:
-            self.activities[e.activity_id].heartbeat = e.details
-        elif isinstance(e, (ev.ActivityCompleted, ev.ActivityCancelled)) or (
-                isinstance(e, ev.ActivityFailed) and e.kind == ev.TERMINAL):
-            self.activities.pop(e.activity_id, None)
         elif isinstance(e, ev.ChildWorkflowStarted):
             self.children[e.child_workflow_id] = e.parent_close_policy
         elif isinstance(e, (ev.ChildWorkflowCompleted, ev.ChildWorkflowFailed, ev.ChildWorkflowCancelled)):
@@ -179,7 +131,9 @@ class WorkflowActor(Actor):
         for command in commands:
             events.append(command.to_event())
             if isinstance(command, cmd.ScheduleActivity):
-                events.append(ev.ActivityStarted(command.activity_id, 1))
+                events += self._scheduled_events(command.activity_id, command.options)
+            elif isinstance(command, cmd.RequestCancelActivity):
+                events += self._cancelled_events(command.activity_id, events)
             elif isinstance(command, cmd.ContinueAsNew):
                 events.append(ev.WorkflowStarted(self.instance.info.workflow_type, command.input,
                                                  self.instance.info.parent_workflow_id))
@@ -248,11 +202,8 @@ class WorkflowActor(Actor):
         if was_paused and isinstance(e, ev.WorkflowResumed):
             self._resume_activities()
             return
-        if isinstance(e, ev.TimerFired) and e.timer_id.startswith(_RETRY_TIMER):
-            activity_id = int(e.timer_id[len(_RETRY_TIMER):].split(":")[0])
-            activity = self.activities.get(activity_id)
-            if activity is not None:
-                self._record(ev.ActivityStarted(activity_id, activity.attempt + 1))
+        if isinstance(e, ev.TimerFired) and (timer := dl.parse(e.timer_id)) is not None:
+            self._activity_timer_fired(timer)
             return
         self.instance.apply(event)
 
@@ -264,8 +215,8 @@ class WorkflowActor(Actor):
             self.seam.arm_timer(self.workflow_id, e.timer_id, e.fire_at)
         elif isinstance(e, ev.TimerCancelled):
             self.seam.disarm_timer(self.workflow_id, e.timer_id)
-        elif isinstance(e, ev.ActivityCancelled):
-            self._terminate_attempt(self.activities.pop(e.activity_id, None), e.reason)
+        elif isinstance(e, (ev.ActivityCancelled, ev.ActivityFailed)):
+            self._stop_stopped(e)
         elif isinstance(e, ev.ChildWorkflowStarted):
             self.seam.spawn_child_workflow(self.workflow_id, e.child_workflow_id, e.workflow_type, e.input)
         elif isinstance(e, ev.SignalSent):
@@ -280,69 +231,10 @@ class WorkflowActor(Actor):
                     self.seam.terminate_linked_child_workflow(self.workflow_id, child_id,
                                                               f"parent {self.workflow_id!r} ended")
 
-    def _terminate_attempt(self, activity: _Activity | None, reason: str) -> None:
-        if activity is not None and activity.actor is not None:
-            self.send(activity.actor, CancelAttempt(reason))
-
-    def _terminate(self, msg: TerminateActivity, sender) -> None:
-        self._terminate_attempt(self.activities.get(msg.activity_id), msg.reason)
-
-    def _dispatch(self, activity_id: int, attempt: int) -> None:
-        activity = self.activities.get(activity_id)
-        if activity is None:
-            return
-        activity.attempt = attempt
-        if self.paused:
-            self.deferred.add(activity_id)
-            return
-        activity.actor = self.createActor(ActivityActor)
-        self.send(activity.actor, RunAttempt(self.ref, self.workflow_id, activity_id, activity.activity_type,
-                                             activity.input, attempt, activity.heartbeat))
-
-    # -- outcomes ------------------------------------------------------------
-
-    def _attempt_done(self, msg: AttemptDone, sender) -> None:
-        activity = self.activities.get(msg.activity_id)
-        if activity is None or activity.attempt != msg.attempt:
-            return  # cancelled (a race loser) or a stale attempt: its result is not recorded
-        activity.actor = None
-        events: list[ev.Event] = []
-        if msg.heartbeat is not None:
-            activity.heartbeat = msg.heartbeat
-            events.append(ev.ActivityHeartbeat(msg.activity_id, msg.attempt, msg.heartbeat))
-        if msg.failure is None:
-            events.append(ev.ActivityCompleted(msg.activity_id, msg.attempt, msg.result))
-        else:
-            delay = next_retry_delay(activity.retry, msg.attempt, msg.failure)
-            if delay is None:
-                events.append(ev.ActivityFailed(msg.activity_id, msg.attempt, msg.failure, ev.TERMINAL))
-            else:
-                fire_at = datetime.now(timezone.utc) + timedelta(seconds=delay)
-                events += [ev.ActivityFailed(msg.activity_id, msg.attempt, msg.failure, ev.RETRYABLE),
-                           ev.TimerStarted(f"{_RETRY_TIMER}{msg.activity_id}:{msg.attempt}", fire_at)]
-        self._record(*events)
-
     def _child_exited(self, msg: ChildActorExited, sender) -> None:
-        """An attempt's process died before reporting: at-least-once, so it runs again."""
         found = next(((aid, a) for aid, a in self.activities.items() if a.actor == msg.childAddress), None)
-        if found is None or self.instance is None or self.instance.finished:
-            return
-        activity_id, activity = found
-        activity.actor = None
-        failure = Failure("ActivityWorkerDied", f"the process running attempt {activity.attempt} of "
-                          f"{activity.activity_type!r} died before reporting")
-        exhausted = activity.retry is not None and next_retry_delay(activity.retry, activity.attempt, failure) is None
-        if exhausted:
-            self._record(ev.ActivityFailed(activity_id, activity.attempt, failure, ev.TERMINAL))
-        else:
-            self._record(ev.ActivityFailed(activity_id, activity.attempt, failure, ev.RETRYABLE),
-                         ev.ActivityStarted(activity_id, activity.attempt + 1))
-
-    def _heartbeat(self, msg: Heartbeat, sender) -> None:
-        activity = self.activities.get(msg.activity_id)
-        if activity is not None and activity.attempt == msg.attempt:
-            activity.heartbeat = msg.details
-            self._record(ev.ActivityHeartbeat(msg.activity_id, msg.attempt, msg.details))
+        if found is not None and self.instance is not None and not self.instance.finished:
+            self._attempt_process_died(*found)
 
     def _query(self, msg: RunQuery, sender) -> None:
         handlers = self.instance.query_handlers

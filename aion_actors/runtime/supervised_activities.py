@@ -1,0 +1,258 @@
+"""How a run supervises its activities: attempts, retries, timeouts, heartbeats, cancellation.
+
+A mixin of `WorkflowActor`: the run owns its activities' fate because each
+decision (retry, time out, give up) is an event of its history and each
+attempt is a linked actor of its own. Every decision is recorded before it
+takes effect: an attempt is dispatched once its `ActivityStarted` is
+committed, and told to stop once the outcome that ends it (a timeout, an
+`ActivityCancelled`, the run's end) is. An attempt told to stop reports
+nothing that is recorded: its late result or failure is dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .. import events as ev
+from ..activity import HEARTBEAT_THROTTLE
+from ..payload import Payload
+from ..retry import RetryPolicy, next_retry_delay
+from ..errors import Failure
+from . import deadlines as dl
+from .activity_actor import ActivityActor
+from .messages import AttemptDone, CancelAttempt, Heartbeat, RunAttempt, TerminateActivity
+
+_PER_ATTEMPT = (dl.START_TO_CLOSE, dl.HEARTBEAT)
+
+
+@dataclass(slots=True)
+class Activity:
+    activity_type: str
+    input: Payload
+    retry: RetryPolicy | None
+    options: dict
+    attempt: int = 0
+    actor: object = None                # the live attempt's actor; None while none runs here
+    heartbeat: Payload | None = None    # the last recorded (or reported) details, for the next attempt
+    timers: set[str] = field(default_factory=set)  # its open engine timers
+    fired: dl.ActivityTimer | None = None  # a timeout that fired and whose outcome is not recorded yet
+    last_beat: float = 0.0              # monotonic: the live attempt's last sign of life
+    beat_recorded_at: float = float("-inf")
+    unrecorded: Payload | None = None   # heartbeat details held back by the recording throttle
+
+    def waiting_retry(self) -> bool:
+        return any(dl.parse(t).kind == dl.RETRY for t in self.timers)
+
+
+class SupervisedActivities:
+    """Needs from the actor: `activities`, `stopping`, `deferred`, `paused`, `workflow_id`, `ref`,
+    `seam`, `instance`, `_record`, `send`, `createActor`."""
+
+    # -- the book, kept from history (replay and live alike) -----------------
+
+    def _observe_activity(self, e: ev.Event) -> None:
+        if isinstance(e, ev.ActivityScheduled):
+            self.activities[e.activity_id] = Activity(e.activity_type, e.input,
+                                                      RetryPolicy.from_dict(e.options.get("retry")), e.options)
+            return
+        if isinstance(e, (ev.TimerStarted, ev.TimerFired, ev.TimerCancelled)):
+            self._observe_timer(e)
+            return
+        activity = self.activities.get(getattr(e, "activity_id", None))
+        if activity is None:
+            return
+        if isinstance(e, ev.ActivityStarted):
+            activity.attempt = e.attempt
+            activity.fired = None
+        elif isinstance(e, ev.ActivityHeartbeat):
+            activity.heartbeat = e.details
+        elif isinstance(e, ev.ActivityFailed) and e.kind == ev.RETRYABLE:
+            activity.fired = None
+        elif isinstance(e, (ev.ActivityCompleted, ev.ActivityCancelled, ev.ActivityFailed)):
+            del self.activities[e.activity_id]
+            if activity.actor is not None:  # still running: stop it once this outcome is committed
+                self.stopping[e.activity_id] = activity.actor
+                activity.actor = None
+
+    def _observe_timer(self, e: ev.Event) -> None:
+        timer = dl.parse(e.timer_id)
+        activity = self.activities.get(timer.activity_id) if timer else None
+        if activity is None:
+            return
+        if isinstance(e, ev.TimerStarted):
+            activity.timers.add(e.timer_id)
+            if activity.fired == timer:  # a heartbeat deadline moved on: the attempt was alive
+                activity.fired = None
+            return
+        activity.timers.discard(e.timer_id)
+        if isinstance(e, ev.TimerFired) and timer.kind != dl.RETRY and timer.attempt in (None, activity.attempt):
+            activity.fired = timer
+
+    # -- what gets recorded ---------------------------------------------------
+
+    def _scheduled_events(self, activity_id: int, options: dict) -> list[ev.Event]:
+        return dl.on_schedule(activity_id, options) + dl.on_attempt(activity_id, 1, options)
+
+    def _cancelled_events(self, activity_id: int, started: list[ev.Event]) -> list[ev.Event]:
+        """Close the timers of an activity the workflow stopped waiting for."""
+        activity = self.activities.get(activity_id)
+        open_timers = set(activity.timers) if activity else set()
+        open_timers |= {e.timer_id for e in started if isinstance(e, ev.TimerStarted)
+                        and (t := dl.parse(e.timer_id)) and t.activity_id == activity_id}
+        return [ev.TimerCancelled(t) for t in sorted(open_timers)]
+
+    def _next_attempt_events(self, activity_id: int, activity: Activity, attempt: int) -> list[ev.Event]:
+        stale = [ev.TimerCancelled(t) for t in sorted(activity.timers)
+                 if dl.parse(t).kind in _PER_ATTEMPT and dl.parse(t).attempt != attempt]
+        return stale + dl.on_attempt(activity_id, attempt, activity.options)
+
+    def _outcome_events(self, activity_id: int, activity: Activity, attempt: int, failure: Failure | None,
+                        result: Payload | None = None) -> list[ev.Event]:
+        """An attempt's outcome, its timers closed; a retry's backoff timer if one follows."""
+        retry_in = None if failure is None else next_retry_delay(activity.retry, attempt, failure)
+        final = failure is None or retry_in is None
+        events: list[ev.Event] = [ev.TimerCancelled(t) for t in sorted(activity.timers)
+                                  if final or dl.parse(t).kind != dl.SCHEDULE_TO_CLOSE]
+        if failure is None:
+            events.append(ev.ActivityCompleted(activity_id, attempt, result))
+        elif final:
+            events.append(ev.ActivityFailed(activity_id, attempt, failure, ev.TERMINAL))
+        else:
+            events += [ev.ActivityFailed(activity_id, attempt, failure, ev.RETRYABLE),
+                       ev.TimerStarted(dl.ActivityTimer(dl.RETRY, activity_id, attempt).timer_id, dl.after(retry_in))]
+        return events
+
+    # -- after replay, after a pause -------------------------------------------
+
+    def _redispatch_open_activities(self) -> None:
+        """At-least-once: an attempt that was started but never finished runs again, counting on.
+
+        A timeout that fired while nobody was there to act on it is acted on now.
+        """
+        for activity_id, activity in list(self.activities.items()):
+            if activity.fired is not None:
+                self._timed_out(activity_id, activity, activity.fired)
+            elif not activity.waiting_retry():
+                self._record(*self._next_attempt_events(activity_id, activity, activity.attempt + 1))
+
+    def _resume_activities(self) -> None:
+        """Dispatch what a pause held back; start a new attempt of what it found unstarted."""
+        for activity_id, activity in self.activities.items():
+            if activity_id in self.deferred:
+                # Its timeouts may have fired while it waited to run: give it whole ones.
+                fresh = [e for e in dl.on_attempt(activity_id, activity.attempt, activity.options)[1:]
+                         if e.timer_id not in activity.timers]
+                if fresh:
+                    self._record(*fresh)
+                self._dispatch(activity_id, activity.attempt)
+            elif activity.actor is None and not activity.waiting_retry():
+                self._record(*self._next_attempt_events(activity_id, activity, activity.attempt + 1))
+        self.deferred.clear()
+
+    # -- acting on what was committed -------------------------------------------
+
+    def _dispatch(self, activity_id: int, attempt: int) -> None:
+        activity = self.activities.get(activity_id)
+        if activity is None:
+            return
+        activity.attempt = attempt
+        if self.paused:
+            self.deferred.add(activity_id)
+            return
+        activity.last_beat = time.monotonic()
+        activity.actor = self.createActor(ActivityActor)
+        self.send(activity.actor, RunAttempt(self.ref, self.workflow_id, activity_id, activity.activity_type,
+                                             activity.input, attempt, activity.heartbeat,
+                                             activity.options.get("heartbeat_timeout")))
+
+    def _stop_stopped(self, e: ev.Event) -> None:
+        """An outcome that ends a running attempt is committed: tell the attempt to stop."""
+        actor = self.stopping.pop(e.activity_id, None)
+        if actor is not None:
+            reason = e.reason if isinstance(e, ev.ActivityCancelled) else str(e.failure)
+            self.send(actor, CancelAttempt(reason or "cancelled by the workflow"))
+
+    def _terminate_attempt(self, activity: Activity | None, reason: str) -> None:
+        if activity is not None and activity.actor is not None:
+            self.send(activity.actor, CancelAttempt(reason))
+
+    def _terminate(self, msg: TerminateActivity, sender) -> None:
+        self._terminate_attempt(self.activities.get(msg.activity_id), msg.reason)
+
+    # -- what attempts report ----------------------------------------------------
+
+    def _attempt_done(self, msg: AttemptDone, sender) -> None:
+        activity = self.activities.get(msg.activity_id)
+        if activity is None or activity.actor is None or activity.attempt != msg.attempt:
+            return  # cancelled, timed out or stale: its result is not recorded
+        if msg.worker_died:
+            self._attempt_process_died(msg.activity_id, activity)
+            return
+        activity.actor = None
+        events: list[ev.Event] = []
+        details = msg.heartbeat if msg.heartbeat is not None else activity.unrecorded
+        if details is not None:
+            activity.heartbeat, activity.unrecorded = details, None
+            events.append(ev.ActivityHeartbeat(msg.activity_id, msg.attempt, details))
+        events += self._outcome_events(msg.activity_id, activity, msg.attempt, msg.failure, msg.result)
+        self._record(*events)
+
+    def _attempt_process_died(self, activity_id: int, activity: Activity) -> None:
+        """An attempt's process died before reporting: at-least-once, so it runs again at once."""
+        activity.actor = None
+        failure = Failure("ActivityWorkerDied", f"the process running attempt {activity.attempt} of "
+                          f"{activity.activity_type!r} died before reporting")
+        exhausted = activity.retry is not None and next_retry_delay(activity.retry, activity.attempt, failure) is None
+        if exhausted:
+            self._record(*self._outcome_events(activity_id, activity, activity.attempt, failure))
+        else:
+            self._record(ev.ActivityFailed(activity_id, activity.attempt, failure, ev.RETRYABLE),
+                         *self._next_attempt_events(activity_id, activity, activity.attempt + 1))
+
+    def _heartbeat(self, msg: Heartbeat, sender) -> None:
+        activity = self.activities.get(msg.activity_id)
+        if activity is None or activity.actor is None or activity.attempt != msg.attempt:
+            return
+        now = time.monotonic()
+        activity.last_beat = now
+        activity.heartbeat = msg.details
+        timeout = activity.options.get("heartbeat_timeout")
+        deadline = dl.ActivityTimer(dl.HEARTBEAT, msg.activity_id, msg.attempt).timer_id
+        if timeout is not None and deadline in activity.timers:
+            # Moves the deadline in the wheel only: the history keeps the attempt's first one.
+            self.seam.arm_timer(self.workflow_id, deadline, dl.after(timeout))
+        if now - activity.beat_recorded_at >= HEARTBEAT_THROTTLE:
+            activity.beat_recorded_at, activity.unrecorded = now, None
+            self._record(ev.ActivityHeartbeat(msg.activity_id, msg.attempt, msg.details))
+        else:
+            activity.unrecorded = msg.details
+
+    # -- engine timers firing -------------------------------------------------------
+
+    def _activity_timer_fired(self, timer: dl.ActivityTimer) -> None:
+        activity = self.activities.get(timer.activity_id)
+        if activity is None:
+            return
+        if timer.kind == dl.RETRY:
+            self._record(*self._next_attempt_events(timer.activity_id, activity, activity.attempt + 1))
+            return
+        if activity.fired != timer:
+            return  # an earlier attempt's timer
+        if timer.kind != dl.SCHEDULE_TO_CLOSE and activity.actor is None:
+            return  # held back by a pause: it gets fresh timers when it is dispatched
+        if timer.kind == dl.HEARTBEAT:
+            quiet = time.monotonic() - activity.last_beat
+            timeout = activity.options["heartbeat_timeout"]
+            if quiet < timeout:  # a beat moved the deadline after the wheel had fired it
+                self._record(ev.TimerStarted(timer.timer_id, dl.after(timeout - quiet)))
+                return
+        self._timed_out(timer.activity_id, activity, timer)
+
+    def _timed_out(self, activity_id: int, activity: Activity, timer: dl.ActivityTimer) -> None:
+        failure = dl.timeout_failure(timer, activity.options)
+        if activity.actor is not None:
+            self.stopping[activity_id] = activity.actor
+            activity.actor = None
+        activity.fired = None
+        self._record(*self._outcome_events(activity_id, activity, activity.attempt, failure))
