@@ -123,7 +123,17 @@ async def crash_parent(tag: str) -> list:
     return [before, child]
 
 
-WORKFLOWS = [crash_pipeline, crash_nap, crash_gated, crash_slow_first, crash_backoff, crash_parent]
+@workflow.defn
+async def crash_deadline(args: dict) -> str:
+    """A slow activity under a schedule_to_close timeout: the kill lands before the deadline."""
+    try:
+        return await workflow.execute_activity(slow_step, args["tag"], args["seconds"],
+                                               schedule_to_close_timeout=args["deadline"])
+    except aion.ActivityError as exc:
+        return f"gave up: {exc.cause.message if exc.cause else exc}"
+
+
+WORKFLOWS = [crash_pipeline, crash_nap, crash_gated, crash_slow_first, crash_backoff, crash_parent, crash_deadline]
 ACTIVITIES = [step, slow_step, fail_first]
 
 

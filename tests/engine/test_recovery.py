@@ -454,3 +454,22 @@ def test_kill_while_a_child_runs_gives_the_parent_its_result_and_spawns_the_chil
     assert len(of_type(kid, ev.WorkflowStarted)) == 1 and kid[0].event.parent_workflow_id == "parent"
     assert_one_run(history)
     assert_each_activity_completed_once(kid)
+
+
+@pytest.mark.slow
+def test_an_activity_deadline_recorded_before_a_kill_still_ends_it_after_restart(lab, inline_effects):
+    """schedule_to_close is a durable timer: the engine that resumes the run enforces it, once."""
+    child = lab.serve([["start", "crash_deadline", {"tag": "d", "seconds": 8.0, "deadline": 2.0}, "deadline"]],
+                      watch=["deadline"])
+    lab.wait_until(lambda: "start:d" in lab.effect_lines(), "the slow activity to start", child)
+    lab.kill(child)
+
+    with cw.open_engine(lab.store) as engine:
+        handle = engine.get_handle("deadline")
+        result = handle.result(timeout=DEADLINE)
+        history = handle.history()
+    assert result.startswith("gave up: ") and "schedule_to_close" in result
+    assert "end:d" not in lab.effect_lines()          # the deadline ended it, not the activity
+    fired = [e.timer_id for e in of_type(history, ev.TimerFired)]
+    assert fired == [t for t in fired if "schedule_to_close" in t] and len(fired) == 1
+    assert_one_run(history)
