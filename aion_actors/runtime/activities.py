@@ -150,6 +150,10 @@ class ActivityRunner(_Attempts):
     def forget(self, key: tuple) -> None:
         self._running.pop(key, None)
 
+    def busy(self) -> bool:
+        """Whether an attempt was submitted whose actor has not had its outcome (read on the driver thread)."""
+        return bool(self._running)
+
     def _async_loop(self) -> asyncio.AbstractEventLoop:
         with self._loop_lock:
             if self._loop is None:

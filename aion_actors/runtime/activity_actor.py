@@ -34,5 +34,9 @@ class ActivityActor(Actor):
             self.send(self.myAddress, ActorExitRequest())
         elif isinstance(msg, Heartbeat):
             self.send(self.parent_run, msg)
-        elif isinstance(msg, (CancelAttempt, ActorExitRequest)) and self.key is not None:
+        elif isinstance(msg, CancelAttempt) and self.key is not None:
             self.runner.cancel(self.key)
+        elif isinstance(msg, ActorExitRequest) and self.key is not None:
+            # Stopped with its run (the run ended, or was rebuilt): nobody waits for this attempt now.
+            self.runner.cancel(self.key)
+            self.runner.forget(self.key)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from thespian.actors import Actor, ActorExitRequest, ChildActorExited
 
@@ -315,7 +315,7 @@ class WorkflowActor(Actor):
             if delay is None:
                 events.append(ev.ActivityFailed(msg.activity_id, msg.attempt, msg.failure, ev.TERMINAL))
             else:
-                fire_at = datetime.now(timezone.utc) + timedelta(seconds=delay)
+                fire_at = self.context.clock.now() + timedelta(seconds=delay)
                 events += [ev.ActivityFailed(msg.activity_id, msg.attempt, msg.failure, ev.RETRYABLE),
                            ev.TimerStarted(f"{_RETRY_TIMER}{msg.activity_id}:{msg.attempt}", fire_at)]
         self._record(*events)
