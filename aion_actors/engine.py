@@ -24,6 +24,7 @@ from .errors import (AionError, InvalidArgument, WorkflowCancelled, WorkflowFail
                      WorkflowTimedOut)
 from .ids import check_workflow_id, new_workflow_id
 from .runtime.activities import ActivityRunner
+from .runtime.clock import SYSTEM_CLOCK, SkippingClock
 from .ids import new_run_id
 from .runtime.context import Blueprint, RuntimeContext, forget_blueprint, register_blueprint, store_errors
 from .runtime.driver import Driver
@@ -83,14 +84,23 @@ class Engine:
         activity_cancel_grace: seconds a cancelled (or timed-out) activity attempt that has a
             process of its own (the "local" runtime, `executor="process"`) gets to stop
             before that process is killed.
+        time_skipping: for tests (`aion_actors.testing` sets it): the engine runs on a
+            virtual clock that jumps to the next timer while a `result()` waits and
+            nothing else is pending (no request, no running activity attempt), so
+            long sleeps, timeouts and retry backoffs take no wall time. Recorded
+            times and `workflow.now()` follow the virtual clock. In-process only.
     """
 
     def __init__(self, store: str | EventStore = "sqlite:///aion.db", *, workflows: Sequence[Callable] = (),
                  activities: Sequence[Callable] = (), runtime: str = "inprocess", durability: str = "process",
                  activity_workers: int = 32, idle_timeout: float = 60.0, max_resident: int | None = None,
-                 activity_cancel_grace: float = 5.0) -> None:
+                 activity_cancel_grace: float = 5.0, time_skipping: bool = False) -> None:
         if runtime not in RUNTIMES:
             raise InvalidArgument(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
+        if time_skipping and runtime != "inprocess":
+            raise InvalidArgument(f"time skipping needs runtime='inprocess' (one driver sees every timer and "
+                                  f"activity); runtime {runtime!r} runs on wall time")
+        self._clock = SkippingClock() if time_skipping else SYSTEM_CLOCK
         if runtime == "local" and (not isinstance(store, str) or store in ("memory:", "sqlite://")
                                    or store.startswith("sqlite:///:memory:")):
             raise InvalidArgument("runtime 'local' runs actors in other processes: give it a store URL they can "
@@ -132,7 +142,7 @@ class Engine:
         runner = ActivityRunner(self.registry, lambda address, msg: self._driver.tell(address, msg),
                                 self._activity_workers, self._cancel_grace)
         self._context = RuntimeContext(self.store, self.registry, runner, idle_timeout=self._residency_limits[0],
-                                       max_resident=self._residency_limits[1])
+                                       max_resident=self._residency_limits[1], clock=self._clock)
         self._engine_id = new_run_id()
         if self.runtime == "local":
             register_blueprint(self._engine_id, Blueprint(self._store_arg, self._durability, self.registry,
@@ -246,8 +256,13 @@ class WorkflowHandle:
         `WorkflowTimedOut`, `WorkflowNotFound`, or the built-in
         `TimeoutError` when `timeout` seconds pass first. A run served by
         this engine answers when it closes; one served by another process
-        is followed by polling the store.
+        is followed by polling the store. With `Engine(time_skipping=True)`,
+        virtual time skips ahead while this waits.
         """
+        with self.engine._clock.waiting_for_result():
+            return self._wait_result(timeout)
+
+    def _wait_result(self, timeout: float | None) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout
         waiter = self.engine._driver.request(lambda corr: WaitResult(corr, self.workflow_id)) \
             if self.engine._driver is not None else None

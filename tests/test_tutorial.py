@@ -46,7 +46,7 @@ def test_timers_one_fires_after_a_restart_and_one_is_cancelled(store):
     assert "reminder: 'file the expense report' is still open" in reminder
     assert done.endswith("done by carol; escalation cancelled")
     # workflow.now() is recorded time: the reminder fired no earlier than it was due.
-    assert float(reminder.split("s ")[0].lstrip("+")) >= 0.5
+    assert elapsed(reminder) >= 0.5
 
 
 def test_children_fan_out_with_derived_ids_and_fan_in(store):
@@ -90,3 +90,69 @@ def test_supervised_job_resumes_from_its_heartbeat_and_the_tree_restarts_one_chi
     assert out["tree"] == {"children": {"counter": {"moved": False, "restarts": 0},
                                         "fetcher": {"moved": True, "restarts": 1}},
                            "count": 3}
+
+
+def test_testing_a_trial_takes_milliseconds_with_fakes_and_replay(store):
+    out = load("08_testing").main(store=store)
+    assert out["result"] == {"charge": "ch_ann", "days": 14.042}   # 14 days + the 1 h retry backoff
+    assert out["wall_ms"] < 5000   # generous: a 14-day run on the virtual clock
+    assert out["calls"] == ["charge ann 900", "charge ann 900", "receipt ann ch_ann"]
+    assert out["halfway"] == "trial" and out["after"] == "completed"
+    assert out["second"] == {"charge": "ch_bob", "days": 14.042}
+    assert out["history"].count("ActivityFailed") == 1 and out["history"][-1] == "WorkflowCompleted"
+    assert out["refused"].startswith("non-determinism")
+
+
+# The examples' workflows with realistic durations, on the test kit's virtual clock: days of
+# waiting in milliseconds, and the branches the examples' short real-time runs do not take.
+
+DAY = 86_400
+
+
+def elapsed(log_line: str) -> float:
+    """The workflow time a line of 03's log was written at ("+12.3s ...")."""
+    return float(log_line.split("s ")[0].lstrip("+"))
+
+
+def test_timers_a_reminder_after_a_day_and_an_escalation_after_a_week():
+    from aion_actors.testing import WorkflowEnvironment
+
+    reminders = load("03_timers").reminders
+    with WorkflowEnvironment(workflows=[reminders]) as env:
+        task = {"title": "file the expense report", "remind_after": DAY, "escalate_after": 7 * DAY}
+        finished = env.start(reminders, task)
+        env.sleep(DAY)
+        (reminded,) = finished.query("log")
+        assert reminded.endswith("reminder: 'file the expense report' is still open")
+        assert DAY <= elapsed(reminded) < DAY + 60    # fired when due, on the virtual clock
+        finished.signal("done", "carol")
+        done = finished.result(timeout=30)
+        assert done["fired"] == ["1:reminder"] and done["cancelled"] == ["2:escalate"]
+
+        forgotten = env.start(reminders, task)
+        env.sleep(8 * DAY)      # nobody finishes it: the escalation fires after a week
+        assert finished.describe().status.value == "completed"
+        escalated = forgotten.query("log")[-1]
+        assert escalated.endswith("escalated: nobody finished it in time")
+        assert 7 * DAY <= elapsed(escalated) < 7 * DAY + 60
+        forgotten.signal("done", "dave")
+        late = forgotten.result(timeout=30)
+        assert late["fired"] == ["1:reminder", "2:escalate"] and late["cancelled"] == []
+
+
+def test_signals_an_approval_that_waits_a_week_times_out_on_the_virtual_clock():
+    from aion_actors.testing import WorkflowEnvironment
+
+    expense_approval = load("02_signals_and_queries").expense_approval
+    with WorkflowEnvironment(workflows=[expense_approval]) as env:
+        approved = env.start(expense_approval, {"amount": 120, "wait_seconds": 7 * DAY})
+        approved.signal("comment", "receipt attached")
+        approved.signal("approve", {"by": "alice"})
+        env.sleep(6 * DAY)      # the second approval comes on the sixth day: in time
+        approved.signal("approve", {"by": "bob"})
+        assert approved.result(timeout=30)["approved_by"] == ["alice", "bob"]
+
+        before = env.now()
+        ignored = env.start(expense_approval, {"amount": 75, "wait_seconds": 7 * DAY})
+        assert ignored.result(timeout=30) == {"outcome": "timed out", "amount": 75, "approved_by": []}
+        assert (env.now() - before).total_seconds() >= 7 * DAY

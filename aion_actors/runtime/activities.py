@@ -51,6 +51,10 @@ class _Attempts:
     def forget(self, key: tuple) -> None:
         self._running.pop(key, None)
 
+    def busy(self) -> bool:
+        """Whether an attempt was submitted whose actor has not had its outcome (read on the driver thread)."""
+        return bool(self._running)
+
     def _unknown(self, attempt: RunAttempt) -> AttemptDone:
         return AttemptDone(attempt.activity_id, attempt.attempt, failure=Failure(
             "UnknownActivityType",

@@ -56,6 +56,8 @@ class ActivityActor(Actor):
             self.runner.cancel(self.key, getattr(msg, "reason", "") or "the attempt's run stopped")
             if isinstance(msg, CancelAttempt) and self.running is not None:
                 self.wakeupAfter(timedelta(seconds=self.runner.cancel_grace), _KILL)
+            elif isinstance(msg, ActorExitRequest):
+                self.runner.forget(self.key)  # stopped with its run: nobody waits for this attempt now
 
     def _poll(self) -> None:
         for beat in self.running.take_beats():

@@ -1,4 +1,4 @@
-"""What the actors of one engine share: the store, the definitions, the timer heap.
+"""What the actors of one engine share: the store, the definitions, the timer heap, the clock.
 
 Actors reach it through a `ContextRef` carried in their init messages. On
 the in-process runtime the ref holds the engine's own `RuntimeContext`. On
@@ -26,6 +26,7 @@ from ..definitions import Registry
 from ..errors import translate_store_error
 from ..ids import new_run_id
 from .activities import ActivityRunner, InlineActivityRunner
+from .clock import SYSTEM_CLOCK, SkippingClock, SystemClock
 from .timers import TimerWheel
 
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)
@@ -106,6 +107,7 @@ class RuntimeContext:
     registry: Registry
     activities: ActivityRunner
     wheel: TimerWheel = field(default_factory=TimerWheel)
+    clock: SystemClock | SkippingClock = SYSTEM_CLOCK  # a SkippingClock only on the in-process runtime
     writer: Any = None
     idle_timeout: float = 60.0    # seconds a waiting run stays resident without traffic
     max_resident: int = 10_000    # resident runs before the least recently used are passivated

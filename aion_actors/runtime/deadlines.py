@@ -20,7 +20,7 @@ schedule_to_close timer with the activity's final outcome.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from .. import events as ev
 from ..commands import ENGINE_TIMER_PREFIX
@@ -57,27 +57,24 @@ def parse(timer_id: str) -> ActivityTimer | None:
     return ActivityTimer(kind, int(activity_id), int(attempt) if attempt else None)
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+def after(now: datetime, seconds: float) -> datetime:
+    return now + timedelta(seconds=seconds)
 
 
-def after(seconds: float) -> datetime:
-    return utcnow() + timedelta(seconds=seconds)
-
-
-def on_schedule(activity_id: int, options: dict) -> list[ev.Event]:
+def on_schedule(activity_id: int, options: dict, now: datetime) -> list[ev.Event]:
     seconds = options.get("schedule_to_close_timeout")
     if seconds is None:
         return []
-    return [ev.TimerStarted(ActivityTimer(SCHEDULE_TO_CLOSE, activity_id).timer_id, after(seconds))]
+    return [ev.TimerStarted(ActivityTimer(SCHEDULE_TO_CLOSE, activity_id).timer_id, after(now, seconds))]
 
 
-def on_attempt(activity_id: int, attempt: int, options: dict) -> list[ev.Event]:
-    """`ActivityStarted` and the attempt's own timeout timers."""
+def on_attempt(activity_id: int, attempt: int, options: dict, now: datetime) -> list[ev.Event]:
+    """`ActivityStarted` and the attempt's own timeout timers (`now`: the engine clock's time)."""
     events: list[ev.Event] = [ev.ActivityStarted(activity_id, attempt)]
     for kind, key in ((START_TO_CLOSE, "start_to_close_timeout"), (HEARTBEAT, "heartbeat_timeout")):
         if options.get(key) is not None:
-            events.append(ev.TimerStarted(ActivityTimer(kind, activity_id, attempt).timer_id, after(options[key])))
+            events.append(ev.TimerStarted(ActivityTimer(kind, activity_id, attempt).timer_id,
+                                          after(now, options[key])))
     return events
 
 

@@ -7,7 +7,8 @@ requests in a thread-safe inbox; the driver takes everything queued, hands
 it to the engine actor as one `Batch` (so appends of many workflows meet in
 one group commit), runs the actors until they are idle, and resolves the
 clients' futures from the replies. It sleeps until the next request or the
-earliest timer deadline.
+earliest timer deadline, or, with a `SkippingClock`, jumps the clock to that
+deadline when nothing else is pending (see `_skip_time`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .writer import StoreWriter
 log = logging.getLogger("aion_actors.driver")
 
 _STOP = object()
+_WAKE = object()   # only interrupts the driver's wait (the skipping clock has a new goal)
 _IDLE_WAIT = 1.0
 _MP_POLL = 0.002   # multi-process: how long each side (inbox, replies) is waited on while answers are due
 _MP_IDLE = 0.05
@@ -116,6 +118,8 @@ class Driver:
             if item is _STOP:
                 stopping = True
                 continue
+            if item is _WAKE:
+                continue
             first, second = item
             if callable(first):
                 corr = next(self._corr)
@@ -152,13 +156,18 @@ class Driver:
 
     def _serve(self, system: ActorSystem) -> None:
         wheel = self.context.wheel
+        clock = self.context.clock
+        if clock.skips:
+            clock.wake = lambda: self.inbox.put(_WAKE)
         every = max(0.05, min(_IDLE_WAIT, self.context.idle_timeout / 2))
         housekeeping_due = time.monotonic() + every
         while True:
             deadline = wheel.next_deadline()
             wait = min(every, housekeeping_due - time.monotonic())
             if deadline is not None:
-                wait = min(wait, deadline - time.time())
+                wait = min(wait, deadline - clock.time())
+            if clock.skips and self._skip_time(deadline):
+                wait = 0.0
             wait = max(0.0, wait)
             items = []
             try:
@@ -169,7 +178,7 @@ class Driver:
                 pass
             batch, stopping = self._take(items)
             deadline = wheel.next_deadline()
-            if deadline is not None and deadline <= time.time():
+            if deadline is not None and deadline <= clock.time():
                 batch.append((None, TimersDue()))
             if time.monotonic() >= housekeeping_due:
                 housekeeping_due = time.monotonic() + every
@@ -181,6 +190,27 @@ class Driver:
                 self._collect(system)
             if stopping:
                 return
+
+    def _skip_time(self, deadline: float | None) -> bool:
+        """Jump the skipping clock to the next timer (or `advance_engine` target) if the engine is quiescent.
+
+        Quiescent: no request waiting in the inbox, no activity attempt running
+        (its outcome could start or cancel timers, so jumping past a timeout
+        while it runs would fire the timeout early), nothing left to commit.
+        Returns True when the clock moved, so the loop goes round without waiting.
+        """
+        if not self.inbox.empty() or self.context.activities.busy() or self.context.writer_pending:
+            return False
+        clock = self.context.clock
+        now = clock.time()
+        if deadline is not None and deadline <= now:
+            return False  # due already: it fires in this pass, before anyone hears the time was reached
+        clock.release(now)
+        to = clock.jump(deadline)
+        if to is None:
+            return False
+        clock.skip_to(to)
+        return True
 
     def _collect(self, system: ActorSystem) -> None:
         while (reply := system.listen(0)) is not None:

@@ -292,7 +292,7 @@ class EngineActor(Actor):
     def _timers_due(self, msg: TimersDue) -> None:
         # Every fire of one pass is recorded at the moment the pass saw it due: they share
         # one group commit anyway, and the runs' reactions follow in the same cascade.
-        now = time.time()
+        now = self.context.clock.time()
         observed = datetime.fromtimestamp(now, timezone.utc)
         for workflow_id, timer_id in self.context.wheel.pop_due(now, limit=_TIMERS_PER_PASS):
             self._deliver(DeliverToWorkflow(None, workflow_id, ev.TimerFired(timer_id), observed_at=observed))

@@ -110,7 +110,7 @@ class Recorder(LinkedActor):
     # -- appending -----------------------------------------------------------
 
     def _envelope(self, events: tuple[ev.Event, ...], at: datetime | None = None) -> tuple[ev.HistoryEvent, ...]:
-        now = datetime.now(timezone.utc) if at is None else max(at, self.last_recorded_at)
+        now = self.context.clock.now() if at is None else max(at, self.last_recorded_at)
         out = []
         run_id = self.run_id
         for offset, event in enumerate(events, start=1):

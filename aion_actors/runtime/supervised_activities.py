@@ -49,6 +49,10 @@ class SupervisedActivities:
     """Needs from the actor: `activities`, `stopping`, `deferred`, `paused`, `workflow_id`, `ref`,
     `seam`, `instance`, `_record`, `send`, `createActor`."""
 
+    def _now(self):
+        """The engine clock's time: deadlines follow the virtual clock under time skipping."""
+        return self.context.clock.now()
+
     # -- the book, kept from history (replay and live alike) -----------------
 
     def _observe_activity(self, e: ev.Event) -> None:
@@ -92,7 +96,7 @@ class SupervisedActivities:
     # -- what gets recorded ---------------------------------------------------
 
     def _scheduled_events(self, activity_id: int, options: dict) -> list[ev.Event]:
-        return dl.on_schedule(activity_id, options) + dl.on_attempt(activity_id, 1, options)
+        return dl.on_schedule(activity_id, options, self._now()) + dl.on_attempt(activity_id, 1, options, self._now())
 
     def _cancelled_events(self, activity_id: int, started: list[ev.Event]) -> list[ev.Event]:
         """Close the timers of an activity the workflow stopped waiting for."""
@@ -105,7 +109,7 @@ class SupervisedActivities:
     def _next_attempt_events(self, activity_id: int, activity: Activity, attempt: int) -> list[ev.Event]:
         stale = [ev.TimerCancelled(t) for t in sorted(activity.timers)
                  if dl.parse(t).kind in _PER_ATTEMPT and dl.parse(t).attempt != attempt]
-        return stale + dl.on_attempt(activity_id, attempt, activity.options)
+        return stale + dl.on_attempt(activity_id, attempt, activity.options, self._now())
 
     def _outcome_events(self, activity_id: int, activity: Activity, attempt: int, failure: Failure | None,
                         result: Payload | None = None) -> list[ev.Event]:
@@ -120,7 +124,7 @@ class SupervisedActivities:
             events.append(ev.ActivityFailed(activity_id, attempt, failure, ev.TERMINAL))
         else:
             events += [ev.ActivityFailed(activity_id, attempt, failure, ev.RETRYABLE),
-                       ev.TimerStarted(dl.ActivityTimer(dl.RETRY, activity_id, attempt).timer_id, dl.after(retry_in))]
+                       ev.TimerStarted(dl.ActivityTimer(dl.RETRY, activity_id, attempt).timer_id, dl.after(self._now(), retry_in))]
         return events
 
     # -- after replay, after a pause -------------------------------------------
@@ -141,7 +145,7 @@ class SupervisedActivities:
         for activity_id, activity in self.activities.items():
             if activity_id in self.deferred:
                 # Its timeouts may have fired while it waited to run: give it whole ones.
-                fresh = [e for e in dl.on_attempt(activity_id, activity.attempt, activity.options)[1:]
+                fresh = [e for e in dl.on_attempt(activity_id, activity.attempt, activity.options, self._now())[1:]
                          if e.timer_id not in activity.timers]
                 if fresh:
                     self._record(*fresh)
@@ -221,7 +225,7 @@ class SupervisedActivities:
         deadline = dl.ActivityTimer(dl.HEARTBEAT, msg.activity_id, msg.attempt).timer_id
         if timeout is not None and deadline in activity.timers:
             # Moves the deadline in the wheel only: the history keeps the attempt's first one.
-            self.seam.arm_timer(self.workflow_id, deadline, dl.after(timeout))
+            self.seam.arm_timer(self.workflow_id, deadline, dl.after(self._now(), timeout))
         if now - activity.beat_recorded_at >= HEARTBEAT_THROTTLE:
             activity.beat_recorded_at, activity.unrecorded = now, None
             self._record(ev.ActivityHeartbeat(msg.activity_id, msg.attempt, msg.details))
@@ -245,7 +249,7 @@ class SupervisedActivities:
             quiet = time.monotonic() - activity.last_beat
             timeout = activity.options["heartbeat_timeout"]
             if quiet < timeout:  # a beat moved the deadline after the wheel had fired it
-                self._record(ev.TimerStarted(timer.timer_id, dl.after(timeout - quiet)))
+                self._record(ev.TimerStarted(timer.timer_id, dl.after(self._now(), timeout - quiet)))
                 return
         self._timed_out(timer.activity_id, activity, timer)
 
