@@ -6,7 +6,7 @@ The public names; everything else is internal.
 from . import activity, workflow
 from .engine import Engine, PendingActivity, WorkflowDescription, WorkflowHandle
 from .errors import (ActivityError, AionError, ApplicationError, CancelledError, Failure, InvalidArgument,
-                     NonDeterminismError, NotRunning, PayloadError, QueryFailed, QueryTimeout, SequenceConflict,
+                     NoWorkerAnswered, NonDeterminismError, NotRunning, PayloadError, QueryFailed, QueryTimeout, SequenceConflict,
                      StoreError, UnknownQuery, UnknownWorkflowType, WorkflowAlreadyExists, WorkflowCancelled,
                      WorkflowFailed, WorkflowNotFound, WorkflowTimedOut)
 from .events import HistoryEvent
@@ -15,7 +15,7 @@ from .status import WorkflowStatus
 
 __all__ = [
     "ActivityError", "AionError", "ApplicationError", "CancelledError", "Engine", "Failure", "HistoryEvent",
-    "InvalidArgument", "NonDeterminismError", "NotRunning", "PayloadError", "PendingActivity", "QueryFailed",
+    "InvalidArgument", "NoWorkerAnswered", "NonDeterminismError", "NotRunning", "PayloadError", "PendingActivity", "QueryFailed",
     "QueryTimeout", "RetryPolicy", "SequenceConflict", "StoreError", "UnknownQuery", "UnknownWorkflowType",
     "WorkflowAlreadyExists", "WorkflowCancelled", "WorkflowDescription", "WorkflowFailed", "WorkflowHandle",
     "WorkflowNotFound", "WorkflowStatus", "WorkflowTimedOut", "activity", "workflow",
