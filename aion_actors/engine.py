@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Callable, Sequence
 
 from stores.base import EventStore, WorkflowFilter, WorkflowSummary
@@ -20,6 +18,7 @@ from stores.url import open_store
 from . import converter
 from . import events as ev
 from .definitions import Registry, workflow_definition
+from .description import WorkflowDescription, describe
 from .errors import (AionError, InvalidArgument, WorkflowCancelled, WorkflowFailed, WorkflowNotFound,
                      WorkflowTimedOut)
 from .ids import check_workflow_id, new_workflow_id
@@ -30,6 +29,7 @@ from .runtime.context import Blueprint, RuntimeContext, forget_blueprint, regist
 from .runtime.driver import Driver
 from .runtime.facade import ActorEngineHandle
 from .runtime.messages import Recover, StartWorkflow, WaitResult
+from .request_server import RequestServer
 from .seam import Residency
 from .services import QueryService, SignalService
 from .status import WorkflowStatus
@@ -38,29 +38,6 @@ RUNTIMES = ("inprocess", "local")
 INPROCESS_MAX_RESIDENT = 10_000
 LOCAL_MAX_RESIDENT = 64  # each resident run is two OS processes (Recorder, run) plus one per running activity
 _POLL = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class PendingActivity:
-    activity_id: int
-    activity_type: str
-    attempt: int
-    last_heartbeat: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowDescription:
-    workflow_id: str
-    workflow_type: str
-    status: WorkflowStatus
-    started_at: datetime
-    closed_at: datetime | None
-    run_count: int
-    history_length: int
-    pending_activities: tuple[PendingActivity, ...]
-    pending_timers: tuple[tuple[str, datetime], ...]
-    failure: Any = None
-    paused_reason: str | None = None
 
 
 class Engine:
@@ -89,12 +66,16 @@ class Engine:
             nothing else is pending (no request, no running activity attempt), so
             long sleeps, timeouts and retry backoffs take no wall time. Recorded
             times and `workflow.now()` follow the virtual clock. In-process only.
+        serve_requests: also answer the store's request inbox (see
+            `serve_requests()`), so the `aion` CLI in another process can start,
+            signal, query, cancel, pause and resume the workflows served here.
     """
 
     def __init__(self, store: str | EventStore = "sqlite:///aion.db", *, workflows: Sequence[Callable] = (),
                  activities: Sequence[Callable] = (), runtime: str = "inprocess", durability: str = "process",
                  activity_workers: int = 32, idle_timeout: float = 60.0, max_resident: int | None = None,
-                 activity_cancel_grace: float = 5.0, time_skipping: bool = False) -> None:
+                 activity_cancel_grace: float = 5.0, time_skipping: bool = False,
+                 serve_requests: bool = False) -> None:
         if runtime not in RUNTIMES:
             raise InvalidArgument(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
         if time_skipping and runtime != "inprocess":
@@ -125,6 +106,8 @@ class Engine:
         self._driver: Driver | None = None
         self.store: EventStore | None = None
         self._owns_store = not isinstance(store, EventStore)
+        self._serve_requests = serve_requests
+        self._request_server: RequestServer | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -156,9 +139,27 @@ class Engine:
             raise
         self.seam = ActorEngineHandle(lambda msg: self._driver.tell(None, msg), self._driver.request)
         self.resumed = self._call(lambda corr: Recover(corr), 60)
+        if self._serve_requests:
+            self.serve_requests()
         return self
 
+    def serve_requests(self) -> RequestServer:
+        """Answer the store's request inbox from now until `close()`; idempotent.
+
+        Other processes (the `aion` CLI: `aion start/signal/query/cancel/pause/resume`)
+        cannot append to the histories this engine writes; they put requests
+        in the store, and this engine performs them through its own API and
+        answers. Only one engine should serve a given store.
+        """
+        self._require_open()
+        if self._request_server is None:
+            self._request_server = RequestServer(self).start()
+        return self._request_server
+
     def close(self) -> None:
+        if self._request_server is not None:
+            self._request_server.stop()
+            self._request_server = None
         if self._driver is not None:
             self._driver.stop()
             self._context.activities.shutdown()
@@ -354,32 +355,6 @@ class WorkflowHandle:
         if summary is None:
             raise WorkflowNotFound(self.workflow_id)
         history = self.engine._history(self.workflow_id)
-        pending: dict[int, list] = {}
-        failure = None
-        paused_reason = None
-        for item in history:
-            e = item.event
-            if isinstance(e, ev.WorkflowStarted):
-                pending.clear()
-            elif isinstance(e, ev.ActivityScheduled):
-                pending[e.activity_id] = [e.activity_type, 0, None]
-            elif isinstance(e, ev.ActivityStarted) and e.activity_id in pending:
-                pending[e.activity_id][1] = e.attempt
-            elif isinstance(e, ev.ActivityHeartbeat) and e.activity_id in pending:
-                pending[e.activity_id][2] = converter.decode_value(e.details, Any)
-            elif isinstance(e, (ev.ActivityCompleted, ev.ActivityCancelled)) or (
-                    isinstance(e, ev.ActivityFailed) and e.kind == ev.TERMINAL):
-                pending.pop(e.activity_id, None)
-            elif isinstance(e, ev.WorkflowFailed):
-                failure = e.failure
-            elif isinstance(e, ev.WorkflowPaused):
-                paused_reason = e.reason
-            elif isinstance(e, ev.WorkflowResumed):
-                paused_reason = None
         with store_errors():
-            timers = tuple((t.timer_id, t.fire_at) for t in self.engine._require_store().timers_of(self.workflow_id))
-        return WorkflowDescription(
-            summary.workflow_id, summary.workflow_type, WorkflowStatus(summary.status), summary.started_at,
-            summary.closed_at, summary.run_count, len(history),
-            tuple(PendingActivity(k, v[0], v[1], v[2]) for k, v in sorted(pending.items())), timers, failure,
-            paused_reason)
+            timers = self.engine._require_store().timers_of(self.workflow_id)
+        return describe(summary, history, timers)

@@ -177,6 +177,31 @@ class QueryTimeout(AionError):
         return (type(self), (self.workflow_id, self.name, self.timeout))
 
 
+class NoWorkerAnswered(AionError):
+    """A request put in the store's inbox got no answer in time.
+
+    `claimed` False: no engine serving requests took it within `timeout`, so
+    it was withdrawn and nothing was recorded. True: a server took it but
+    had not answered yet; it may still take effect.
+    """
+
+    def __init__(self, timeout: float, claimed: bool = False, workflow_id: str | None = None) -> None:
+        self.timeout = timeout
+        self.claimed = claimed
+        self.workflow_id = workflow_id
+        if claimed:
+            check = f" (check with: aion describe {workflow_id})" if workflow_id else ""
+            message = (f"a worker took the request but did not answer within {timeout:g}s; "
+                       f"it may still take effect{check}")
+        else:
+            message = (f"no worker answered within {timeout:g}s (start one with: aion worker FILE); "
+                       f"nothing was recorded")
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (type(self), (self.timeout, self.claimed, self.workflow_id))
+
+
 class NonDeterminismError(AionError):
     """Workflow code issued a command that does not match its recorded history."""
 

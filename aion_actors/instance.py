@@ -98,7 +98,7 @@ class WorkflowInstance:
         self.query_handlers: dict[str, Callable[..., Any]] = {}
         self._in_query = False
         self._patches: dict[str, bool] = {}
-        self._recorded_patches: set[str] = set()
+        self._recorded_patches: dict[str, str] = {}  # change id -> the marker name the history recorded
         self._cancel_requested: str | None = None
         seed = hashlib.sha256(f"{info.workflow_id}\x00{info.run_id}".encode()).digest()
         self.random = _random.Random(int.from_bytes(seed[:16], "big"))
@@ -117,10 +117,13 @@ class WorkflowInstance:
         self.loop.run_until_idle()
 
     def expect_patches(self, history: list[ev.HistoryEvent]) -> None:
-        """Tell `patched()` which change ids the recorded history took (replay only)."""
-        self._recorded_patches = {e.event.name[len(PATCH_PREFIX):] for e in history
-                                  if isinstance(e.event, ev.MarkerRecorded)
-                                  and e.event.name.startswith(PATCH_PREFIX)}
+        """Tell `patched()` / `deprecate_patch()` which change ids the recorded history took (replay only)."""
+        self._recorded_patches = {}
+        for e in history:
+            if isinstance(e.event, ev.MarkerRecorded):
+                for prefix in (PATCH_PREFIX, DEPRECATED_PATCH_PREFIX):
+                    if e.event.name.startswith(prefix):
+                        self._recorded_patches.setdefault(e.event.name[len(prefix):], e.event.name)
 
     def take_new_commands(self) -> list[cmd.Command]:
         """Commands issued since the last call; the engine records them next."""
@@ -142,6 +145,10 @@ class WorkflowInstance:
         self.loop.run_until_idle()
 
     def _match(self, event: ev.HistoryEvent, key: tuple) -> None:
+        if _deprecated_patch(event.event) and (not self._issued or self._issued[0].key() != key):
+            # Code that dropped a deprecated patch still replays the runs that recorded it.
+            self._recorded_patches.pop(event.event.name[len(DEPRECATED_PATCH_PREFIX):], None)
+            return
         if not self._issued:
             raise NonDeterminismError(self.info.workflow_id, event.seq, _describe_command_event(event.event),
                                       "no command (the code is waiting)")
@@ -224,11 +231,19 @@ class WorkflowInstance:
 
     def patched(self, change_id: str) -> bool:
         if change_id not in self._patches:
-            took = change_id in self._recorded_patches or not self.replaying
+            recorded = self._recorded_patches.get(change_id)
+            took = recorded is not None or not self.replaying
             if took:
-                self.issue(cmd.RecordMarker(PATCH_PREFIX + change_id, None))
+                self.issue(cmd.RecordMarker(recorded or PATCH_PREFIX + change_id, None))
             self._patches[change_id] = took
         return self._patches[change_id]
+
+    def deprecate_patch(self, change_id: str) -> None:
+        if change_id not in self._patches:
+            recorded = self._recorded_patches.get(change_id)
+            if recorded is not None or not self.replaying:  # an older run without the marker needs none
+                self.issue(cmd.RecordMarker(recorded or DEPRECATED_PATCH_PREFIX + change_id, None))
+            self._patches[change_id] = True
 
     def deterministic_uuid(self) -> uuid.UUID:
         return uuid.UUID(int=self.random.getrandbits(128), version=4)
@@ -318,6 +333,11 @@ class WorkflowInstance:
 
 
 PATCH_PREFIX = "patch:"
+DEPRECATED_PATCH_PREFIX = "patch-deprecated:"
+
+
+def _deprecated_patch(event: ev.Event) -> bool:
+    return isinstance(event, ev.MarkerRecorded) and event.name.startswith(DEPRECATED_PATCH_PREFIX)
 
 _RESOLVERS: dict[type, Callable[[WorkflowInstance, Any], None]] = {
     ev.ActivityCompleted: WorkflowInstance._activity_completed,

@@ -33,7 +33,7 @@ from .retry import RetryPolicy
 __all__ = [
     "defn", "execute_activity", "sleep", "receive", "set_query_handler", "all", "race", "start_child",
     "execute_child", "signal_external", "ChildHandle", "start_timer", "Timer", "with_timeout", "all_settled",
-    "now", "random", "uuid4", "info", "continue_as_new", "patched", "WorkflowInfo",
+    "now", "random", "uuid4", "info", "continue_as_new", "patched", "deprecate_patch", "WorkflowInfo",
 ]
 
 
@@ -322,7 +322,30 @@ def continue_as_new(input: Any = None) -> None:
 def patched(change_id: str) -> bool:
     """True on new runs (and replays of runs that took the new path); False on replays of older histories.
 
-    Records a marker the first time a run takes the new path, so a changed
-    workflow keeps replaying its older histories.
+    Records a marker (`patch:<change_id>`) the first time a run takes the new
+    path, so a changed workflow keeps replaying its older histories::
+
+        if workflow.patched("send-receipt"):
+            await workflow.execute_activity(send_receipt, order)   # new code
+        # else: the old code path, for runs recorded before the change
+
+    Once no run that predates the change is still running, replace the
+    `if` with `workflow.deprecate_patch("send-receipt")` and delete the old
+    branch.
     """
     return _instance().patched(change_id)
+
+
+def deprecate_patch(change_id: str) -> None:
+    """Step two of a code change: the old branch of `patched(change_id)` is gone.
+
+    Call it where `if workflow.patched(change_id):` was, once every run
+    recorded before the change has ended. It keeps replaying the runs that
+    recorded the `patched` marker (it matches it), records a
+    `patch-deprecated:<change_id>` marker on new runs, and such deprecated
+    markers are skipped on replay by code that no longer calls it at all —
+    so step three, deleting this call, breaks no history either. A run
+    recorded before the change (no marker) does not replay with the new
+    code alone: `aion replay` reports it.
+    """
+    _instance().deprecate_patch(change_id)

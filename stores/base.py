@@ -19,6 +19,10 @@ Rules every implementation follows (the conformance suite checks each):
   the same transaction as its events.
 - A row that cannot be read back faithfully raises `StoreError` naming the
   workflow and seq.
+- The request inbox is a queue beside the histories: `claim_requests` hands
+  each request to exactly one claimer, even across processes; an answered
+  request is deleted the first time `get_request` returns it, and
+  `withdraw_request` deletes only a request nobody claimed.
 """
 
 from __future__ import annotations
@@ -123,6 +127,25 @@ class WorkflowFilter:
         return tuple(self.status)
 
 
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One entry of the request inbox: a command for whoever serves the workflows.
+
+    The store keeps `kind` and `body` opaque, as it does event data; the
+    engine's request server and the `aion` CLI agree on their meaning.
+    """
+
+    id: int
+    kind: str
+    workflow_id: str | None
+    body: bytes
+    created_at: datetime
+    claimed_by: str | None = None
+    answered: bool = False
+    reply: bytes | None = None
+    error: str | None = None
+
+
 class EventStore(abc.ABC):
     """Durable histories, workflow metadata and timers."""
 
@@ -203,6 +226,38 @@ class EventStore(abc.ABC):
     def timers_of(self, workflow_id: str) -> list[TimerRow]:
         """The pending timers of one workflow, earliest first."""
 
+    # -- the request inbox -----------------------------------------------
+
+    @abc.abstractmethod
+    def put_request(self, kind: str, workflow_id: str | None, body: bytes) -> int:
+        """Queue a request (unclaimed, unanswered); return its id."""
+
+    @abc.abstractmethod
+    def claim_requests(self, claimer: str, limit: int) -> list[Request]:
+        """Mark up to `limit` unclaimed requests as `claimer`'s and return them, oldest first.
+
+        Atomic: two claimers, in any threads or processes, never get the same request.
+        """
+
+    @abc.abstractmethod
+    def answer_request(self, request_id: int, reply: bytes | None = None, error: str | None = None) -> bool:
+        """Store the outcome of a claimed request; False when it no longer exists."""
+
+    @abc.abstractmethod
+    def get_request(self, request_id: int) -> Request | None:
+        """The request as it stands, or None. An answered one is deleted as it is returned."""
+
+    @abc.abstractmethod
+    def withdraw_request(self, request_id: int) -> bool:
+        """Delete the request if nobody has claimed it yet; True when it was deleted."""
+
+    @abc.abstractmethod
+    def prune_requests(self, created_before: datetime) -> int:
+        """Delete requests created before that instant, whatever their state; return how many.
+
+        They are left-overs: a client that gave up, or a server that died holding them.
+        """
+
     # -- lifecycle -------------------------------------------------------
 
     def close(self) -> None:
@@ -255,3 +310,19 @@ def verify(event: StoredEvent, stored_checksum: int | None) -> StoredEvent:
             f"(checksum mismatch); restore the store from a backup"
         )
     return event
+
+
+def check_request(kind: object, workflow_id: object, body: object) -> None:
+    if not isinstance(kind, str) or not kind:
+        raise StoreError(f"a request kind must be a non-empty string, got {kind!r}")
+    if workflow_id is not None and not isinstance(workflow_id, str):
+        raise StoreError(f"a request's workflow id must be a string or None, got {workflow_id!r}")
+    if not isinstance(body, (bytes, bytearray)):
+        raise StoreError(f"a request body must be bytes, got {type(body).__name__}")
+
+
+def check_claim(claimer: object, limit: object) -> None:
+    if not isinstance(claimer, str) or not claimer:
+        raise StoreError(f"a claimer must be a non-empty string, got {claimer!r}")
+    if type(limit) is not int or limit < 1:
+        raise StoreError(f"a claim limit must be an int >= 1, got {limit!r}")

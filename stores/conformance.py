@@ -44,6 +44,7 @@ from .base import (
     WorkflowState,
     WorkflowSummary,
 )
+from .conformance_requests import RequestInboxConformance
 from .errors import SequenceConflict, StoreError
 
 UTC = timezone.utc
@@ -85,7 +86,7 @@ def create(store: EventStore, workflow_id: str, *, n: int = 1, start: datetime |
     return events
 
 
-class EventStoreConformance:
+class EventStoreConformance(RequestInboxConformance):
     """Behaviours every `EventStore` shares. Not collected by itself (no `Test` prefix)."""
 
     # -- hooks -------------------------------------------------------------

@@ -7,20 +7,24 @@ out directly is as safe as copying them.
 
 from __future__ import annotations
 
+import itertools
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Sequence
 
 from .base import (
     Append,
     EventStore,
+    Request,
     RunSummary,
     StoredEvent,
     TimerRow,
     WorkflowFilter,
     WorkflowSummary,
     check_append,
+    check_claim,
+    check_request,
     checksum,
     verify,
 )
@@ -53,6 +57,8 @@ class InMemoryStore(EventStore):
         self._lock = threading.Lock()
         self._workflows: dict[str, _Workflow] = {}  # insertion order is creation order
         self._timers: dict[tuple[str, str], datetime] = {}
+        self._requests: dict[int, Request] = {}  # insertion order is id order
+        self._request_ids = itertools.count(1)
 
     # -- writing ---------------------------------------------------------
 
@@ -174,3 +180,52 @@ class InMemoryStore(EventStore):
     def timers_of(self, workflow_id: str) -> list[TimerRow]:
         with self._lock:
             return [t for t in self._sorted_timers() if t.workflow_id == workflow_id]
+
+    # -- the request inbox -----------------------------------------------
+
+    def put_request(self, kind: str, workflow_id: str | None, body: bytes) -> int:
+        check_request(kind, workflow_id, body)
+        with self._lock:
+            request_id = next(self._request_ids)
+            self._requests[request_id] = Request(request_id, kind, workflow_id, bytes(body),
+                                                 datetime.now(timezone.utc))
+            return request_id
+
+    def claim_requests(self, claimer: str, limit: int) -> list[Request]:
+        check_claim(claimer, limit)
+        with self._lock:
+            free = [r for r in self._requests.values() if r.claimed_by is None][:limit]
+            for r in free:
+                self._requests[r.id] = replace(r, claimed_by=claimer)
+            return [self._requests[r.id] for r in free]
+
+    def answer_request(self, request_id: int, reply: bytes | None = None, error: str | None = None) -> bool:
+        with self._lock:
+            found = self._requests.get(request_id)
+            if found is None:
+                return False
+            self._requests[request_id] = replace(found, answered=True, error=error,
+                                                 reply=None if reply is None else bytes(reply))
+            return True
+
+    def get_request(self, request_id: int) -> Request | None:
+        with self._lock:
+            found = self._requests.get(request_id)
+            if found is not None and found.answered:
+                del self._requests[request_id]
+            return found
+
+    def withdraw_request(self, request_id: int) -> bool:
+        with self._lock:
+            found = self._requests.get(request_id)
+            if found is None or found.claimed_by is not None:
+                return False
+            del self._requests[request_id]
+            return True
+
+    def prune_requests(self, created_before: datetime) -> int:
+        with self._lock:
+            old = [i for i, r in self._requests.items() if r.created_at < created_before]
+            for request_id in old:
+                del self._requests[request_id]
+            return len(old)

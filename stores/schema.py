@@ -3,7 +3,9 @@
 Timestamps are integer microseconds since the Unix epoch (UTC): both backends
 store and compare them exactly, and no driver gets to guess a time zone.
 `SCHEMA_VERSION` is written into `aion_meta`; a store refuses a database
-whose version it does not know rather than guessing at its layout.
+whose version it does not know rather than guessing at its layout, and
+upgrades the versions listed in `UPGRADABLE` in place (version 1 lacked the
+`requests` table: creating it is the whole upgrade).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+UPGRADABLE = ("1",)
 
 metadata = MetaData()
 
@@ -81,4 +84,21 @@ timers = Table(
     PrimaryKeyConstraint("workflow_id", "timer_id"),
     Index("ix_timers_fire_at_us", "fire_at_us"),
     sqlite_with_rowid=False,
+)
+
+# The request inbox: commands from other processes (the `aion` CLI) to the
+# engine serving the workflows, which alone may append to their histories.
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),
+    Column("workflow_id", Text, nullable=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("claimed_by", Text, nullable=True),
+    Column("answered", Boolean, nullable=False),
+    Column("reply", LargeBinary, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_requests_claimed_by", "claimed_by"),
 )

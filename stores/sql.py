@@ -37,6 +37,7 @@ from typing import Any, Iterable, Iterator, Protocol, Sequence
 from sqlalchemy import Connection, bindparam, delete, func, inspect, select, update
 
 from . import _sqlhooks as hooks
+from ._sqlrequests import SqlRequestInbox
 from .base import (
     Append,
     EventStore,
@@ -50,7 +51,7 @@ from .base import (
     verify,
 )
 from .errors import SequenceConflict, StoreError
-from .schema import SCHEMA_VERSION, aion_meta, events, metadata, timers, workflows
+from .schema import SCHEMA_VERSION, UPGRADABLE, aion_meta, events, metadata, timers, workflows
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
@@ -153,7 +154,7 @@ class _SqliteWrites:
         return self._cur.executemany(stmt.sql, [stmt.params(row) for row in rows]).rowcount
 
 
-class SqlStore(EventStore):
+class SqlStore(SqlRequestInbox, EventStore):
     """An `EventStore` in SQLite or PostgreSQL.
 
     Args:
@@ -260,14 +261,17 @@ class SqlStore(EventStore):
             if inspect(conn).has_table(aion_meta.name):
                 version = conn.execute(select(aion_meta.c.value)
                                        .where(aion_meta.c.key == "schema_version")).scalar()
-            if version is not None and version != SCHEMA_VERSION:
+            if version is not None and version != SCHEMA_VERSION and version not in UPGRADABLE:
                 raise StoreError(
                     f"{self._where} was written by aion_actors schema version {version}; this version "
                     f"understands {SCHEMA_VERSION}. Upgrade aion_actors or use another database."
                 )
-            metadata.create_all(conn)
+            metadata.create_all(conn)  # an upgrade from an older version only adds tables
             if version is None:
                 conn.execute(aion_meta.insert(), {"key": "schema_version", "value": SCHEMA_VERSION})
+            elif version != SCHEMA_VERSION:
+                conn.execute(update(aion_meta).where(aion_meta.c.key == "schema_version")
+                             .values(value=SCHEMA_VERSION))
 
     # -- writing ---------------------------------------------------------
 

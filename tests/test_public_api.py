@@ -5,7 +5,8 @@ from aion_actors import activity, workflow
 
 ERRORS = ["WorkflowNotFound", "WorkflowAlreadyExists", "WorkflowFailed", "WorkflowCancelled", "WorkflowTimedOut",
           "UnknownQuery", "NotRunning", "QueryFailed", "QueryTimeout", "NonDeterminismError", "ActivityError",
-          "ApplicationError", "PayloadError", "StoreError", "SequenceConflict", "UnknownWorkflowType"]
+          "ApplicationError", "PayloadError", "StoreError", "SequenceConflict", "UnknownWorkflowType",
+          "NoWorkerAnswered"]
 
 
 def test_errors_are_aion_errors_except_cancellation():
@@ -24,7 +25,7 @@ def test_store_errors_are_catchable_as_both_hierarchies():
 
 def test_authoring_api_names():
     for name in ["defn", "execute_activity", "sleep", "receive", "set_query_handler", "execute_child", "start_child",
-                 "all", "race", "now", "random", "uuid4", "info", "continue_as_new", "patched", "start_timer",
+                 "all", "race", "now", "random", "uuid4", "info", "continue_as_new", "patched", "deprecate_patch", "start_timer",
                  "with_timeout", "all_settled", "signal_external"]:
         assert callable(getattr(workflow, name)), name
     for name in ["defn", "heartbeat", "is_cancelled", "info"]:

@@ -1,6 +1,8 @@
 """The tutorial's examples do what their docstrings say: each `main()` is called on a fresh store."""
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,24 @@ def test_signals_an_approval_that_waits_a_week_times_out_on_the_virtual_clock():
         ignored = env.start(expense_approval, {"amount": 75, "wait_seconds": 7 * DAY})
         assert ignored.result(timeout=30) == {"outcome": "timed out", "amount": 75, "approved_by": []}
         assert (env.now() - before).total_seconds() >= 7 * DAY
+
+
+def test_versioning_old_run_keeps_its_path_and_replay_checks_the_code(store, tmp_path):
+    out = load("07_versioning").main(store=store)
+    assert out["results"] == {"old": ["charged 30 EUR", "shipped A-1"],
+                              "new": ["charged 45 EUR", "fraud check passed", "shipped B-2"]}
+    assert out["replay_exit_code"] == 0
+    assert "2 replayed: 2 ok, 0 failed" in out["replay_output"]
+    assert out["careless"].startswith(f"non-determinism in workflow '{out['old_id']}'")
+    # The docstring's exercise: drop the guard, keep its body, and `aion replay` fails the deploy.
+    source = (EXAMPLES / "07_versioning.py").read_text()
+    guarded = ('    if workflow.patched("fraud-check"):\n'
+               '        steps.append(await _step(check_fraud, order))\n')
+    assert guarded in source
+    careless = tmp_path / "careless.py"
+    careless.write_text(source.replace(guarded, "    steps.append(await _step(check_fraud, order))\n"))
+    done = subprocess.run([sys.executable, "-m", "aion_actors.cli", "replay", "--all", "--app", str(careless),
+                           "--store", store], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"diverged  {out['old_id']} (shipping): non-determinism" in done.stdout
+    assert "2 replayed: 0 ok, 2 failed" in done.stdout  # the new run recorded the patch marker too

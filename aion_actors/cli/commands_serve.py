@@ -1,0 +1,133 @@
+"""Commands that serve workflows: `run` (start one and follow it) and `worker` (serve until stopped).
+
+Both open an `Engine` on the user's workflows with `serve_requests=True`, so
+`aion signal/query/cancel/...` from other processes reach the runs they serve.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from .. import events as ev
+from ..engine import Engine
+from ..errors import InvalidArgument
+from ..ids import check_workflow_id
+from . import render
+from .commands_inspect import outcome
+from .commands_watch import POLL, Follower
+from .load import load
+from .options import INTERRUPTED, OK, Exit, common, dumps, parse_json, stop_on_signals
+
+
+@click.command(short_help="Run a workflow from a file, live.")
+@common
+@click.argument("source", metavar="FILE_OR_MODULE")
+@click.option("--workflow", "workflow_name", metavar="NAME", help="Which workflow, when the file defines several.")
+@click.option("--input", "input_", metavar="JSON", help="The workflow's input, as JSON.")
+@click.option("--id", "workflow_id", metavar="ID",
+              help="The workflow id. An id that is already running is followed, not started again.")
+def run(store: str, as_json: bool, source: str, workflow_name: str | None, input_: str | None,
+        workflow_id: str | None) -> None:
+    """Run a workflow from a file or module, show its progress live, print its result.
+
+    Ctrl-C stops the engine cleanly (exit 130): the run is durable, and
+    `aion worker FILE` (or `aion run` again with the same --id) carries it on.
+
+    \b
+    Example:
+      aion run examples/01_hello.py --input '"world"'
+      aion run app.py --workflow order --input '{"id": 1}' --id order-1
+    """
+    app = load([source])
+    definition = app.workflow(workflow_name)
+    value = parse_json(input_, "--input")
+    if workflow_id is not None:
+        check_workflow_id(workflow_id)
+    name = app.workflow_names()[app.workflows.index(definition)]
+    engine = Engine(store, workflows=app.workflows, activities=app.activities, serve_requests=True)
+    out = render.console()
+    with stop_on_signals():
+        _run(engine, definition, name, value, workflow_id, source, store, out, as_json)
+
+
+def _run(engine: Engine, definition: Any, name: str, value: Any, workflow_id: str | None, source: str, store: str,
+         out: Any, as_json: bool) -> None:
+    try:
+        engine.open()
+        existing = engine.store.get_summary(workflow_id) if workflow_id is not None else None
+        if existing is not None:
+            if existing.workflow_type != name:
+                raise InvalidArgument(f"workflow {workflow_id!r} exists and is a {existing.workflow_type!r}, "
+                                      f"not a {name!r}; pick another --id")
+            handle = engine.get_handle(workflow_id)
+        else:
+            handle = engine.start(definition, value, id=workflow_id)
+        workflow_id = handle.workflow_id
+        if not as_json:
+            verb = "following" if existing is not None else "started"
+            out.print(f"[bold]{verb} {render.escape(workflow_id)}[/] ({name}) on {render.escape(store)}; "
+                      f"Ctrl-C stops this process, the run stays durable")
+        follower = Follower(engine.store, [workflow_id], out, as_json)
+        with follower.live():
+            while True:
+                follower.poll()
+                if follower.closed(workflow_id):
+                    break
+                time.sleep(POLL)
+        last = engine.store.read_history_from(workflow_id, engine.store.get_summary(workflow_id).last_seq)[0]
+        engine.close()
+        outcome(workflow_id, ev.from_stored(last), as_json)
+    except KeyboardInterrupt:
+        engine.close()
+        where = f" --store {store}" if store != "sqlite:///aion.db" else ""
+        what = f"workflow {workflow_id!r}" if workflow_id else "the run"
+        raise Exit(INTERRUPTED, f"interrupted; {what} is durable and carries on when an engine serves it "
+                                f"again: aion worker {source}{where}") from None
+    finally:
+        engine.close()
+
+
+@click.command(short_help="Serve a file's workflows until stopped.")
+@click.argument("sources", metavar="FILE_OR_MODULE...", nargs=-1, required=True)
+@common
+def worker(store: str, as_json: bool, sources: tuple[str, ...]) -> None:
+    """Serve the workflows of files or modules until Ctrl-C or SIGTERM.
+
+    It resumes the runs it finds running, fires their timers, and answers
+    `aion start/signal/query/cancel/pause/resume` from other processes.
+    Stopping it is clean (exit 0); the runs stay durable.
+
+    \b
+    Example:
+      aion worker examples/02_signals_and_queries.py --store sqlite:///aion.db
+    """
+    app = load(list(sources))
+    if not app.workflows:
+        raise InvalidArgument(f"{', '.join(sources)} defines no workflow (decorate one with @workflow.defn)")
+    engine = Engine(store, workflows=app.workflows, activities=app.activities, serve_requests=True)
+    with stop_on_signals():
+        _serve(engine, app, store, as_json)
+
+
+def _serve(engine: Engine, app: Any, store: str, as_json: bool) -> None:
+    try:
+        engine.open()
+        if as_json:
+            click.echo(dumps({"serving": app.workflow_names(), "activities": app.activity_names(),
+                                     "store": store, "resumed": engine.resumed}))
+        else:
+            click.echo(f"aion worker: serving {', '.join(app.workflow_names())} "
+                       f"(activities: {', '.join(app.activity_names()) or 'none'}) on {store}; "
+                       f"resumed {engine.resumed} running; Ctrl-C to stop")
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        engine.close()
+        if not as_json:
+            click.echo("aion worker: stopped; running workflows stay durable")
+        raise Exit(OK) from None
+    finally:
+        engine.close()

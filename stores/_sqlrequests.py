@@ -1,0 +1,89 @@
+"""The request inbox of `SqlStore`, on SQLite and PostgreSQL alike.
+
+Claiming is one `UPDATE ... WHERE id IN (oldest unclaimed ... FOR UPDATE SKIP
+LOCKED) RETURNING`: PostgreSQL locks the rows it hands out and lets a second
+claimer skip them, SQLite's `BEGIN IMMEDIATE` lets one writer in at a time;
+either way a request goes to exactly one claimer. Servers poll often, so
+every poll first asks, without taking the write lock, whether there is
+anything to claim at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, ContextManager
+
+from sqlalchemy import Connection, bindparam, delete, select, update
+
+from .base import Request, check_claim, check_request
+from .errors import StoreError
+from .schema import requests
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+_COLUMNS = (requests.c.id, requests.c.kind, requests.c.workflow_id, requests.c.body, requests.c.created_at_us,
+            requests.c.claimed_by, requests.c.answered, requests.c.reply, requests.c.error)
+
+
+def _request(row: Any) -> Request:
+    request_id, kind, workflow_id, body, created_us, claimed_by, answered, reply, error = row
+    try:
+        created_at = _EPOCH + timedelta(microseconds=created_us)
+    except (TypeError, OverflowError) as exc:
+        raise StoreError(f"request {request_id!r} has a corrupted timestamp; delete it") from exc
+    return Request(request_id, kind, workflow_id, bytes(body), created_at, claimed_by, bool(answered),
+                   None if reply is None else bytes(reply), error)
+
+
+class SqlRequestInbox:
+    """The `EventStore` request methods, given the store's `_tx(action, write=)`."""
+
+    _tx: Callable[..., ContextManager[Connection]]
+
+    def put_request(self, kind: str, workflow_id: str | None, body: bytes) -> int:
+        check_request(kind, workflow_id, body)
+        row = {"kind": kind, "workflow_id": workflow_id, "body": bytes(body), "answered": False,
+               "created_at_us": (datetime.now(timezone.utc) - _EPOCH) // _US}
+        with self._tx("queueing a request", write=True) as conn:
+            return conn.execute(requests.insert().returning(requests.c.id), row).scalar_one()
+
+    def claim_requests(self, claimer: str, limit: int) -> list[Request]:
+        check_claim(claimer, limit)
+        r = requests.c
+        with self._tx("looking for requests") as conn:
+            if conn.execute(select(r.id).where(r.claimed_by.is_(None)).limit(1)).first() is None:
+                return []
+        oldest = (select(r.id).where(r.claimed_by.is_(None)).order_by(r.id).limit(bindparam("limit"))
+                  .with_for_update(skip_locked=True))
+        claim = (update(requests).where(r.id.in_(oldest.scalar_subquery()), r.claimed_by.is_(None))
+                 .values(claimed_by=bindparam("claimer")).returning(*_COLUMNS))
+        with self._tx("claiming requests", write=True) as conn:
+            rows = conn.execute(claim, {"limit": limit, "claimer": claimer}).all()
+        return sorted((_request(row) for row in rows), key=lambda q: q.id)
+
+    def answer_request(self, request_id: int, reply: bytes | None = None, error: str | None = None) -> bool:
+        stmt = (update(requests).where(requests.c.id == request_id)
+                .values(answered=True, reply=None if reply is None else bytes(reply), error=error))
+        with self._tx("answering a request", write=True) as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def get_request(self, request_id: int) -> Request | None:
+        with self._tx("reading a request") as conn:
+            row = conn.execute(select(*_COLUMNS).where(requests.c.id == request_id)).first()
+        found = None if row is None else _request(row)
+        if found is not None and found.answered:
+            with self._tx("deleting an answered request", write=True) as conn:
+                conn.execute(delete(requests).where(requests.c.id == request_id))
+        return found
+
+    def withdraw_request(self, request_id: int) -> bool:
+        stmt = delete(requests).where(requests.c.id == request_id, requests.c.claimed_by.is_(None))
+        with self._tx("withdrawing a request", write=True) as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def prune_requests(self, created_before: datetime) -> int:
+        if created_before.tzinfo is None:
+            raise StoreError("prune_requests needs a timezone-aware datetime")
+        stmt = delete(requests).where(requests.c.created_at_us < (created_before - _EPOCH) // _US)
+        with self._tx("pruning requests", write=True) as conn:
+            return conn.execute(stmt).rowcount
