@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from datetime import datetime, timezone
 from typing import Any
@@ -41,9 +43,9 @@ def short(data: Any, width: int = 60) -> str:
 def details(event: ev.Event) -> dict[str, Any]:
     """Every field of an event, payloads decoded (for `--json` and `history --raw`)."""
     out = {}
-    for name in event.__dataclass_fields__:
-        field = getattr(event, name)
-        out[name] = value(field) if isinstance(field, Payload) else field
+    for f in dataclasses.fields(event):  # not __dataclass_fields__: it lists the ClassVar type_name too
+        field = getattr(event, f.name)
+        out[f.name] = value(field) if isinstance(field, Payload) else field
     return out
 
 

@@ -135,3 +135,11 @@ def test_the_entry_point_prints_one_line_for_an_unknown_workflow(tmp_path, url):
                            "--store", url], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.strip() == "aion: workflow 'nope' not found (check the id, or the store URL)"
+
+
+def test_events_without_their_own_summary_show_their_fields_only():
+    from aion_actors import events as ev
+    from aion_actors.cli import render
+
+    assert render.summarize(ev.TimerCancelled("engine:start_to_close:1:1")) == "engine:start_to_close:1:1"
+    assert render.summarize(ev.WorkflowPaused("maintenance")) == "maintenance"
