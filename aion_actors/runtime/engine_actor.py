@@ -21,7 +21,7 @@ from typing import Callable
 
 from thespian.actors import Actor, ChildActorExited
 
-from supervisors import ChildSpec, Configure, RestartIntensity, Shutdown, Start, StartChild, Supervisor, SupervisorSpec
+from supervisors import Shutdown, StartChild
 
 from .. import events as ev
 from ..errors import Failure, NotRunning, WorkflowAlreadyExists, WorkflowNotFound
@@ -30,7 +30,7 @@ from .messages import (ArmTimer, Batch, BeginRun, ClientReply, DeliverToWorkflow
                        InitRecorder, QueryWorkflow, RecorderUp, RecordWorkflowEvent, Recover, ResolveWorkflow,
                        RunClosed, RunQuery, Housekeeping, Passivate, Passivated, SpawnChild, StartWorkflow,
                        TerminateActivity, TimersDue, WaitResult)
-from .recorder import Recorder
+from .tree import TypeSupervisors
 
 log = logging.getLogger("aion_actors.engine")
 
@@ -38,31 +38,11 @@ log = logging.getLogger("aion_actors.engine")
 # fires does not hold back the heap (and everything else) for its whole length.
 _TIMERS_PER_PASS = 16_384
 
-# A Recorder crash is an engine bug: its type supervisor restarts it this often before
-# giving up; this actor then starts the type supervisor again, this often.
-TYPE_RESTART_INTENSITY, TYPE_RESTART_PERIOD = 10, 10.0
-
-
-class RunSupervisor(Supervisor):
-    """A workflow type's supervisor.
-
-    No start deadline: a Recorder's init cannot block, and on Thespian's simple
-    base a wakeup per start would be scanned by every later message.
-    """
-
-    start_timeout = "infinity"
-
-
-def type_supervisor_spec() -> SupervisorSpec:
-    return SupervisorSpec("simple_one_for_one", intensity=TYPE_RESTART_INTENSITY, period=TYPE_RESTART_PERIOD,
-                          children=(ChildSpec("run", Start(Recorder), restart="transient", shutdown="brutal_kill"),))
-
-
 RESIDENT, NON_RESIDENT, TERMINAL, UNKNOWN = (Residency.RESIDENT, Residency.NON_RESIDENT, Residency.TERMINAL,
                                              Residency.UNKNOWN)
 
 
-class EngineActor(Actor):
+class EngineActor(TypeSupervisors, Actor):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.context = None
@@ -71,7 +51,7 @@ class EngineActor(Actor):
         self.coming: dict[str, list] = {}    # runs whose Recorder is starting: what to do once it is up
         self.type_of: dict[str, str] = {}    # resident run -> its workflow type
         self.supervisors: dict[str, object] = {}  # workflow type -> its supervisor
-        self.supervisor_restarts: dict[str, RestartIntensity] = {}
+        self.supervisor_restarts: dict[str, object] = {}  # workflow type -> its RestartIntensity
         self.touched: dict[str, float] = {}
         self.loading: dict[str, list] = {}   # runs waiting for room, with what to do once resident
         self.admissions: deque = deque()     # (workflow id, make it resident), oldest first
@@ -151,39 +131,6 @@ class EngineActor(Actor):
         self.runs[workflow_id] = recorder
         for then in self.coming.pop(workflow_id, ()):
             then(recorder)
-
-    def _supervisor_of(self, workflow_type: str):
-        supervisor = self.supervisors.get(workflow_type)
-        if supervisor is None:
-            supervisor = self.supervisors[workflow_type] = self.createActor(RunSupervisor)
-            self.send(supervisor, Configure(type_supervisor_spec()))
-        return supervisor
-
-    def _supervisor_exited(self, address) -> None:
-        """A type supervisor gave up (its Recorders kept crashing): start it again, resume its runs."""
-        workflow_type = next((t for t, a in self.supervisors.items() if a == address), None)
-        if workflow_type is None:
-            return
-        del self.supervisors[workflow_type]
-        lost = [w for w, t in self.type_of.items() if t == workflow_type]
-        for workflow_id in lost:
-            self.runs.pop(workflow_id, None)
-            self.type_of.pop(workflow_id, None)
-            self.touched.pop(workflow_id, None)
-            self.asked.discard(workflow_id)
-            for then in self.coming.pop(workflow_id, ()):
-                self.loading.setdefault(workflow_id, []).append(then)
-        budget = self.supervisor_restarts.setdefault(
-            workflow_type, RestartIntensity(TYPE_RESTART_INTENSITY, TYPE_RESTART_PERIOD))
-        if not budget.record(time.monotonic()):
-            log.error("the supervisor of workflow type %r keeps failing; its runs wait for the next "
-                      "delivery or restart of the engine", workflow_type)
-            return
-        log.error("the supervisor of workflow type %r exited; starting it again and resuming %d runs",
-                  workflow_type, len(lost))
-        self._release()
-        for workflow_id in lost:
-            self._resume(workflow_id)
 
     def _with_recorder(self, workflow_id: str, corr, then: Callable[[object], None]) -> None:
         """Call `then(recorder)` once the run is resident, loading it by replay if need be."""
