@@ -1,20 +1,24 @@
 """The engine's own timers for an activity: retry backoff and the three timeouts.
 
-Each is a durable timer in the run's history (`TimerStarted` / `TimerFired`
-/ `TimerCancelled` under an `engine:` id, which replay does not match
-against workflow commands), so a crash, a restart or a passivation loses
-none of them and replay sees the same history:
+Two outlive an attempt, so they are durable timers in the run's history
+(`TimerStarted` / `TimerFired` / `TimerCancelled` under an `engine:` id,
+which replay does not match against workflow commands) that a crash, a
+restart or a passivation does not lose:
 
 - `engine:retry:<activity>:<attempt>`: the backoff after a failed attempt;
-- `engine:start_to_close:<activity>:<attempt>`: started with each attempt;
-- `engine:heartbeat:<activity>:<attempt>`: started with each attempt, and
-  moved forward in the timer wheel (not in the history) by every heartbeat
-  that arrives, so the history holds one per attempt, not one per beat;
 - `engine:schedule_to_close:<activity>`: started with the activity, for all
-  of its attempts and backoffs.
+  of its attempts and backoffs; cancelled with its final outcome.
 
-An attempt's timers are cancelled in the same append as its outcome; the
-schedule_to_close timer with the activity's final outcome.
+Two live and die with one attempt, so they are only deadlines in the timer
+wheel, armed when the attempt is dispatched (`attempt_deadlines`): an
+attempt that outlives its engine is run again as the next attempt, with
+fresh deadlines, so nothing about them needs recording. Only a timeout that
+ends an attempt is recorded, as its `ActivityFailed`. That keeps two events
+and two timer rows per step off the hot path.
+
+- `engine:start_to_close:<activity>:<attempt>`;
+- `engine:heartbeat:<activity>:<attempt>`: moved forward by every
+  heartbeat that arrives.
 """
 
 from __future__ import annotations
@@ -68,14 +72,16 @@ def on_schedule(activity_id: int, options: dict, now: datetime) -> list[ev.Event
     return [ev.TimerStarted(ActivityTimer(SCHEDULE_TO_CLOSE, activity_id).timer_id, after(now, seconds))]
 
 
-def on_attempt(activity_id: int, attempt: int, options: dict, now: datetime) -> list[ev.Event]:
-    """`ActivityStarted` and the attempt's own timeout timers (`now`: the engine clock's time)."""
-    events: list[ev.Event] = [ev.ActivityStarted(activity_id, attempt)]
-    for kind, key in ((START_TO_CLOSE, "start_to_close_timeout"), (HEARTBEAT, "heartbeat_timeout")):
-        if options.get(key) is not None:
-            events.append(ev.TimerStarted(ActivityTimer(kind, activity_id, attempt).timer_id,
-                                          after(now, options[key])))
-    return events
+def attempt_deadlines(activity_id: int, attempt: int, options: dict, now: datetime) -> list[tuple[str, datetime]]:
+    """The wheel deadlines of one attempt dispatched at `now` (the engine clock's time)."""
+    return [(ActivityTimer(kind, activity_id, attempt).timer_id, after(now, options[key]))
+            for kind, key in ((START_TO_CLOSE, "start_to_close_timeout"), (HEARTBEAT, "heartbeat_timeout"))
+            if options.get(key) is not None]
+
+
+def is_attempt_deadline(timer_id: str) -> bool:
+    timer = parse(timer_id)
+    return timer is not None and timer.kind in (START_TO_CLOSE, HEARTBEAT)
 
 
 def timeout_failure(timer: ActivityTimer, options: dict) -> Failure:

@@ -116,6 +116,13 @@ class BeginRun:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadlinePassed:
+    """Recorder -> run actor: an attempt's wheel deadline fell due (nothing recorded; see deadlines)."""
+
+    timer_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class RunCrashed:
     """Run actor -> Recorder, just before it dies of an engine bug: why."""
 

@@ -22,7 +22,9 @@ from supervisors import KILLED, LinkedActor, RestartIntensity
 from .. import events as ev
 from .. import status as st
 from ..errors import NotRunning, SequenceConflict, WorkflowAlreadyExists
-from .messages import (AppendDone, AppendRequest, BeginRun, ClientReply, Committed, DeliverToWorkflow, Fenced,
+from .deadlines import is_attempt_deadline
+from .messages import (AppendDone, AppendRequest, BeginRun, ClientReply, Committed, DeadlinePassed, DeliverToWorkflow,
+                       Fenced,
                        InitRecorder, InitWorkflow, Passivate, Passivated, QueryWorkflow, Record, Recorded, RecorderUp,
                        RecordWorkflowEvent, Resolved, RunClosed, RunCrashed, RunIdle, RunQuery, TerminateActivity)
 from .workflow_actor import WorkflowActor
@@ -261,6 +263,11 @@ class Recorder(LinkedActor):
         if self.status is None or self.status.is_terminal:
             self._reply(msg.reply_to, msg.corr, False,
                         NotRunning(self.workflow_id, self.status.value if self.status else "unknown"))
+            return
+        if isinstance(msg.event, ev.TimerFired) and is_attempt_deadline(msg.event.timer_id):
+            if self.run_actor is not None:  # lives in the wheel only: nothing to record (see deadlines)
+                self.send(self.run_actor, DeadlinePassed(msg.event.timer_id))
+            self._reply(msg.reply_to, msg.corr, True, None)
             return
         paused = self.status is st.WorkflowStatus.PAUSED
         if (isinstance(msg.event, ev.WorkflowPaused) and paused) or (

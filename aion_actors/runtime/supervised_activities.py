@@ -21,9 +21,7 @@ from ..retry import RetryPolicy, next_retry_delay
 from ..errors import Failure
 from . import deadlines as dl
 from .activity_actor import ActivityActor
-from .messages import AttemptDone, CancelAttempt, Heartbeat, RunAttempt, TerminateActivity
-
-_PER_ATTEMPT = (dl.START_TO_CLOSE, dl.HEARTBEAT)
+from .messages import AttemptDone, CancelAttempt, DeadlinePassed, Heartbeat, RunAttempt, TerminateActivity
 
 
 @dataclass(slots=True)
@@ -35,8 +33,9 @@ class Activity:
     attempt: int = 0
     actor: object = None                # the live attempt's actor; None while none runs here
     heartbeat: Payload | None = None    # the last recorded (or reported) details, for the next attempt
-    timers: set[str] = field(default_factory=set)  # its open engine timers
-    fired: dl.ActivityTimer | None = None  # a timeout that fired and whose outcome is not recorded yet
+    timers: set[str] = field(default_factory=set)  # its open durable engine timers (retry, schedule_to_close)
+    deadlines: set[str] = field(default_factory=set)  # the live attempt's wheel deadlines
+    fired: dl.ActivityTimer | None = None  # a schedule_to_close that fired, its outcome not recorded yet
     last_beat: float = 0.0              # monotonic: the live attempt's last sign of life
     beat_recorded_at: float = float("-inf")
     unrecorded: Payload | None = None   # heartbeat details held back by the recording throttle
@@ -67,13 +66,16 @@ class SupervisedActivities:
         if activity is None:
             return
         if isinstance(e, ev.ActivityStarted):
+            self._disarm_deadlines(activity)  # a new attempt: the last one's deadlines are moot
             activity.attempt = e.attempt
             activity.fired = None
         elif isinstance(e, ev.ActivityHeartbeat):
             activity.heartbeat = e.details
         elif isinstance(e, ev.ActivityFailed) and e.kind == ev.RETRYABLE:
+            self._disarm_deadlines(activity)
             activity.fired = None
         elif isinstance(e, (ev.ActivityCompleted, ev.ActivityCancelled, ev.ActivityFailed)):
+            self._disarm_deadlines(activity)
             del self.activities[e.activity_id]
             if activity.actor is not None:  # still running: stop it once this outcome is committed
                 self.stopping[e.activity_id] = activity.actor
@@ -86,17 +88,15 @@ class SupervisedActivities:
             return
         if isinstance(e, ev.TimerStarted):
             activity.timers.add(e.timer_id)
-            if activity.fired == timer:  # a heartbeat deadline moved on: the attempt was alive
-                activity.fired = None
             return
         activity.timers.discard(e.timer_id)
-        if isinstance(e, ev.TimerFired) and timer.kind != dl.RETRY and timer.attempt in (None, activity.attempt):
+        if isinstance(e, ev.TimerFired) and timer.kind == dl.SCHEDULE_TO_CLOSE:
             activity.fired = timer
 
     # -- what gets recorded ---------------------------------------------------
 
     def _scheduled_events(self, activity_id: int, options: dict) -> list[ev.Event]:
-        return dl.on_schedule(activity_id, options, self._now()) + dl.on_attempt(activity_id, 1, options, self._now())
+        return dl.on_schedule(activity_id, options, self._now()) + [ev.ActivityStarted(activity_id, 1)]
 
     def _cancelled_events(self, activity_id: int, started: list[ev.Event]) -> list[ev.Event]:
         """Close the timers of an activity the workflow stopped waiting for."""
@@ -106,10 +106,9 @@ class SupervisedActivities:
                         and (t := dl.parse(e.timer_id)) and t.activity_id == activity_id}
         return [ev.TimerCancelled(t) for t in sorted(open_timers)]
 
-    def _next_attempt_events(self, activity_id: int, activity: Activity, attempt: int) -> list[ev.Event]:
-        stale = [ev.TimerCancelled(t) for t in sorted(activity.timers)
-                 if dl.parse(t).kind in _PER_ATTEMPT and dl.parse(t).attempt != attempt]
-        return stale + dl.on_attempt(activity_id, attempt, activity.options, self._now())
+    @staticmethod
+    def _next_attempt_events(activity_id: int, activity: Activity, attempt: int) -> list[ev.Event]:
+        return [ev.ActivityStarted(activity_id, attempt)]
 
     def _outcome_events(self, activity_id: int, activity: Activity, attempt: int, failure: Failure | None,
                         result: Payload | None = None) -> list[ev.Event]:
@@ -144,12 +143,7 @@ class SupervisedActivities:
         """Dispatch what a pause held back; start a new attempt of what it found unstarted."""
         for activity_id, activity in self.activities.items():
             if activity_id in self.deferred:
-                # Its timeouts may have fired while it waited to run: give it whole ones.
-                fresh = [e for e in dl.on_attempt(activity_id, activity.attempt, activity.options, self._now())[1:]
-                         if e.timer_id not in activity.timers]
-                if fresh:
-                    self._record(*fresh)
-                self._dispatch(activity_id, activity.attempt)
+                self._dispatch(activity_id, activity.attempt)  # its deadlines start now
             elif activity.actor is None and not activity.waiting_retry():
                 self._record(*self._next_attempt_events(activity_id, activity, activity.attempt + 1))
         self.deferred.clear()
@@ -165,6 +159,9 @@ class SupervisedActivities:
             self.deferred.add(activity_id)
             return
         activity.last_beat = time.monotonic()
+        for timer_id, fire_at in dl.attempt_deadlines(activity_id, attempt, activity.options, self._now()):
+            activity.deadlines.add(timer_id)
+            self.seam.arm_timer(self.workflow_id, timer_id, fire_at)
         activity.actor = self.createActor(ActivityActor)
         self.send(activity.actor, RunAttempt(self.ref, self.workflow_id, activity_id, activity.activity_type,
                                              activity.input, attempt, activity.heartbeat,
@@ -176,6 +173,11 @@ class SupervisedActivities:
         if actor is not None:
             reason = e.reason if isinstance(e, ev.ActivityCancelled) else str(e.failure)
             self.send(actor, CancelAttempt(reason or "cancelled by the workflow"))
+
+    def _disarm_deadlines(self, activity: Activity) -> None:
+        for timer_id in activity.deadlines:
+            self.seam.disarm_timer(self.workflow_id, timer_id)
+        activity.deadlines.clear()
 
     def _terminate_attempt(self, activity: Activity | None, reason: str) -> None:
         if activity is not None and activity.actor is not None:
@@ -205,6 +207,7 @@ class SupervisedActivities:
     def _attempt_process_died(self, activity_id: int, activity: Activity) -> None:
         """An attempt's process died before reporting: at-least-once, so it runs again at once."""
         activity.actor = None
+        self._disarm_deadlines(activity)
         failure = Failure("ActivityWorkerDied", f"the process running attempt {activity.attempt} of "
                           f"{activity.activity_type!r} died before reporting")
         exhausted = activity.retry is not None and next_retry_delay(activity.retry, activity.attempt, failure) is None
@@ -223,8 +226,7 @@ class SupervisedActivities:
         activity.heartbeat = msg.details
         timeout = activity.options.get("heartbeat_timeout")
         deadline = dl.ActivityTimer(dl.HEARTBEAT, msg.activity_id, msg.attempt).timer_id
-        if timeout is not None and deadline in activity.timers:
-            # Moves the deadline in the wheel only: the history keeps the attempt's first one.
+        if timeout is not None and deadline in activity.deadlines:
             self.seam.arm_timer(self.workflow_id, deadline, dl.after(self._now(), timeout))
         if now - activity.beat_recorded_at >= HEARTBEAT_THROTTLE:
             activity.beat_recorded_at, activity.unrecorded = now, None
@@ -240,16 +242,23 @@ class SupervisedActivities:
             return
         if timer.kind == dl.RETRY:
             self._record(*self._next_attempt_events(timer.activity_id, activity, activity.attempt + 1))
-            return
-        if activity.fired != timer:
-            return  # an earlier attempt's timer
-        if timer.kind != dl.SCHEDULE_TO_CLOSE and activity.actor is None:
-            return  # held back by a pause: it gets fresh timers when it is dispatched
+        elif activity.fired == timer:
+            self._timed_out(timer.activity_id, activity, timer)
+
+    def _deadline_passed(self, msg: DeadlinePassed, sender) -> None:
+        """A live attempt's wheel deadline fell due: time it out, unless a beat came meanwhile."""
+        timer = dl.parse(msg.timer_id)
+        activity = self.activities.get(timer.activity_id)
+        if activity is None or activity.actor is None or activity.attempt != timer.attempt \
+                or msg.timer_id not in activity.deadlines:
+            return  # that attempt is over
+        activity.deadlines.discard(msg.timer_id)
         if timer.kind == dl.HEARTBEAT:
             quiet = time.monotonic() - activity.last_beat
             timeout = activity.options["heartbeat_timeout"]
             if quiet < timeout:  # a beat moved the deadline after the wheel had fired it
-                self._record(ev.TimerStarted(timer.timer_id, dl.after(self._now(), timeout - quiet)))
+                activity.deadlines.add(msg.timer_id)
+                self.seam.arm_timer(self.workflow_id, msg.timer_id, dl.after(self._now(), timeout - quiet))
                 return
         self._timed_out(timer.activity_id, activity, timer)
 

@@ -21,7 +21,7 @@ from ..instance import WorkflowInfo, WorkflowInstance
 from ..converter import encode_value
 from . import deadlines as dl
 from .facade import ActorEngineHandle
-from .messages import (AttemptDone, ClientReply, Committed, Heartbeat, InitWorkflow, Record, Recorded,
+from .messages import (AttemptDone, ClientReply, Committed, DeadlinePassed, Heartbeat, InitWorkflow, Record, Recorded,
                        Passivate, Resolved, RunCrashed, RunIdle, RunQuery, TerminateActivity)
 from .supervised_activities import Activity, SupervisedActivities
 
@@ -276,6 +276,7 @@ _HANDLERS = {
     Resolved: WorkflowActor._resolved,
     AttemptDone: WorkflowActor._attempt_done,
     Heartbeat: WorkflowActor._heartbeat,
+    DeadlinePassed: WorkflowActor._deadline_passed,
     TerminateActivity: WorkflowActor._terminate,
     Passivate: WorkflowActor._passivate,
     ChildActorExited: WorkflowActor._child_exited,
