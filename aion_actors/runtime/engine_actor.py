@@ -37,6 +37,7 @@ log = logging.getLogger("aion_actors.engine")
 # Due timers handled per pass: the rest wait for the next pass, so a burst of
 # fires does not hold back the heap (and everything else) for its whole length.
 _TIMERS_PER_PASS = 16_384
+_CLOSED_REMEMBERED = 4_096
 
 RESIDENT, NON_RESIDENT, TERMINAL, UNKNOWN = (Residency.RESIDENT, Residency.NON_RESIDENT, Residency.TERMINAL,
                                              Residency.UNKNOWN)
@@ -57,6 +58,9 @@ class EngineActor(TypeSupervisors, Actor):
         self.admissions: deque = deque()     # (workflow id, make it resident), oldest first
         self.asked: set[str] = set()         # runs with a Passivate in flight
         self.waiters: dict[str, list[int]] = {}
+        # Runs that closed here lately, with their outcome: a result() asked just after the run
+        # closed (the usual case for short workflows) is answered without reading the store.
+        self.closed_recently: OrderedDict[str, tuple] = OrderedDict()
 
     def receiveMessage(self, msg, sender):
         if isinstance(msg, RecorderUp):
@@ -213,6 +217,10 @@ class EngineActor(TypeSupervisors, Actor):
         if msg.workflow_id in self.runs:
             self.waiters.setdefault(msg.workflow_id, []).append(msg.corr)
             return
+        closed = self.closed_recently.get(msg.workflow_id)
+        if closed is not None:
+            self._reply(msg.corr, True, closed)
+            return
         where = self.residency(msg.workflow_id)
         if where == UNKNOWN:
             self._reply(msg.corr, False, WorkflowNotFound(msg.workflow_id))
@@ -286,6 +294,10 @@ class EngineActor(TypeSupervisors, Actor):
 
     def _closed(self, msg: RunClosed) -> None:
         self._drop(msg.workflow_id)
+        if msg.outcome is not None:
+            self.closed_recently[msg.workflow_id] = (msg.workflow_type, msg.outcome)
+            if len(self.closed_recently) > _CLOSED_REMEMBERED:
+                self.closed_recently.popitem(last=False)
         for corr in self.waiters.pop(msg.workflow_id, []):
             self._reply(corr, True, (msg.workflow_type, msg.outcome))
         if msg.parent_workflow_id is not None and msg.outcome is not None:
