@@ -21,7 +21,7 @@ from ..instance import WorkflowInfo, WorkflowInstance
 from ..converter import encode_value
 from . import deadlines as dl
 from .facade import ActorEngineHandle
-from .messages import (AttemptDone, ClientReply, Committed, DeadlinePassed, Heartbeat, InitWorkflow, Record, Recorded,
+from .messages import (AttemptDone, CancelAttempt, ClientReply, Committed, DeadlinePassed, Heartbeat, InitWorkflow, Record, Recorded,
                        Passivate, Resolved, RunCrashed, RunIdle, RunQuery, TerminateActivity)
 from .supervised_activities import Activity, SupervisedActivities
 
@@ -34,6 +34,7 @@ class WorkflowActor(SupervisedActivities, Actor):
         self.instance: WorkflowInstance | None = None
         self.activities: dict[int, Activity] = {}
         self.stopping: dict[int, object] = {}  # activity id -> the actor of an attempt to stop at commit
+        self.previous_run_attempts: list = []  # attempts of a run that continued as new, to stop at commit
         self.children: dict[str, str] = {}  # open child id -> parent close policy
         self.paused = False                  # paused runs record, but dispatch no activity
         self.deferred: set[int] = set()      # activities whose recorded attempt waits for resume
@@ -81,6 +82,10 @@ class WorkflowActor(SupervisedActivities, Actor):
         info = WorkflowInfo(self.workflow_id, started.run_id, start.workflow_type,
                             start.parent_workflow_id, run_number)
         self.instance = WorkflowInstance(definition, info, start.input, started.recorded_at, self.context.registry)
+        for activity in self.activities.values():  # the last run's live attempts: stopped at commit
+            if activity.actor is not None:
+                self._disarm_deadlines(activity)
+                self.previous_run_attempts.append(activity.actor)
         self.activities.clear()
         self.children.clear()
         self.deferred.clear()
@@ -226,6 +231,9 @@ class WorkflowActor(SupervisedActivities, Actor):
             self.seam.disarm_timer(self.workflow_id, None)
             for activity in self.activities.values():
                 self._terminate_attempt(activity, "the workflow run ended")
+            for actor in self.previous_run_attempts:
+                self.send(actor, CancelAttempt("the workflow run continued as new"))
+            self.previous_run_attempts.clear()
             for child_id, policy in self.children.items():
                 if policy != "abandon":  # links: a parent that ends takes its children down
                     self.seam.terminate_linked_child_workflow(self.workflow_id, child_id,

@@ -166,3 +166,19 @@ def test_a_timeout_survives_an_engine_restart(make_engine, effects):
     deadline = "engine:schedule_to_close:1"
     assert [e.timer_id for e in events_of(history, "TimerStarted")].count(deadline) == 1
     assert [e.timer_id for e in events_of(history, "TimerFired")] == [deadline]
+
+
+@workflow.defn
+async def hand_over(generation: int) -> str:
+    if generation == 1:
+        workflow.execute_activity(hangs, "left behind")   # scheduled, never awaited
+        await workflow.sleep(0.2)
+        workflow.continue_as_new(2)
+    return "second run"
+
+
+def test_continuing_as_new_stops_the_attempts_the_last_run_left_running(make_engine, effects):
+    engine = make_engine([hand_over], [hangs])
+    handle = engine.start(hand_over, 1)
+    assert handle.result(timeout=30) == "second run"
+    wait_for(lambda: effects.count("left behind 1 told to stop") == 1, "the left-behind attempt to be told to stop")
