@@ -15,6 +15,7 @@ import asyncio.futures as _futures
 import asyncio.tasks as _tasks
 import collections
 import logging
+import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import AionError, CancelledError
@@ -48,6 +49,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self.instance = instance
         self._ready: collections.deque[asyncio.Handle] = collections.deque()
         self._closed = False
+        self._tasks: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()
 
     # -- stepping ------------------------------------------------------------
 
@@ -93,7 +95,9 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         return WorkflowFuture(loop=self)
 
     def create_task(self, coro, *, name=None, context=None) -> asyncio.Task:
-        return WorkflowTask(coro, loop=self, name=name, context=context)
+        task = WorkflowTask(coro, loop=self, name=name, context=context)
+        self._tasks.add(task)
+        return task
 
     def get_debug(self) -> bool:
         return False
@@ -105,8 +109,17 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         return self._closed
 
     def close(self) -> None:
+        """Stop the code where it waits. Its `finally` blocks get GeneratorExit now, here,
+        rather than from the garbage collector later, where whatever they try (a workflow
+        call, an await) would surface as an "exception ignored" on stderr. They record nothing."""
         self._closed = True
         self._ready.clear()
+        for task in list(self._tasks):
+            if not task.done():
+                try:
+                    task.get_coro().close()
+                except BaseException:  # noqa: BLE001 - a finally that awaits or calls the workflow API
+                    pass
 
     def get_exception_handler(self):
         return None

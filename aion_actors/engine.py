@@ -326,6 +326,17 @@ class WorkflowHandle:
         """
         self.engine._service(SignalService).cancel(self.workflow_id, reason)
 
+    def terminate(self, reason: str = "") -> None:
+        """End the run now, with no cleanup: records `WorkflowCancelled(terminated=True)`.
+
+        Unlike `cancel`, the workflow's code gets no chance to run `except` or
+        `finally` blocks; its running activity attempts are told to stop and its
+        children are ended per their parent close policy. `result()` raises
+        `WorkflowCancelled` with `.terminated` true. Raises `NotRunning` for a
+        run that already ended, `WorkflowNotFound` for an unknown id.
+        """
+        self.engine._service(SignalService).terminate(self.workflow_id, reason)
+
     def pause(self, reason: str = "") -> None:
         """Record `WorkflowPaused`: the run dispatches no new activity attempt until resumed.
 

@@ -52,6 +52,10 @@ def _cancel(engine: "Engine", workflow_id: str | None, body: dict) -> Any:
     engine.get_handle(workflow_id).cancel(body.get("reason", ""))
 
 
+def _terminate(engine: "Engine", workflow_id: str | None, body: dict) -> Any:
+    engine.get_handle(workflow_id).terminate(body.get("reason", ""))
+
+
 def _pause(engine: "Engine", workflow_id: str | None, body: dict) -> Any:
     engine.get_handle(workflow_id).pause(body.get("reason", ""))
 
@@ -61,7 +65,8 @@ def _resume(engine: "Engine", workflow_id: str | None, body: dict) -> Any:
 
 
 HANDLERS: dict[str, Callable[["Engine", str | None, dict], Any]] = {
-    "start": _start, "signal": _signal, "query": _query, "cancel": _cancel, "pause": _pause, "resume": _resume,
+    "start": _start, "signal": _signal, "query": _query, "cancel": _cancel, "terminate": _terminate,
+    "pause": _pause, "resume": _resume,
 }
 
 

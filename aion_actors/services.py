@@ -47,6 +47,11 @@ class SignalService(_Service):
         self._require_running(workflow_id)
         self.seam.deliver_workflow_message(workflow_id, ev.WorkflowCancelRequested(reason)).result(timeout)
 
+    def terminate(self, workflow_id: str, reason: str, timeout: float = 60) -> None:
+        if not isinstance(reason, str):
+            raise InvalidArgument(f"a terminate reason must be a string, got {reason!r}")
+        self._require_running(workflow_id)
+        self.seam.deliver_workflow_message(workflow_id, ev.WorkflowCancelled(reason, terminated=True)).result(timeout)
 
     def pause(self, workflow_id: str, reason: str, timeout: float = 60) -> None:
         if not isinstance(reason, str):

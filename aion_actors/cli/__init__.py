@@ -13,7 +13,7 @@ import click
 import stores.errors
 
 from ..errors import AionError, NoWorkerAnswered
-from .commands_control import cancel, pause, query, resume, signal, start
+from .commands_control import cancel, pause, query, resume, signal, start, terminate
 from .commands_inspect import describe, history, list_, result
 from .commands_replay import replay
 from .commands_serve import run as run_command
@@ -42,7 +42,7 @@ def main() -> None:
 
     Every command takes --store URL (default sqlite:///aion.db, or the
     AION_STORE variable) and --json. `aion worker FILE` (or `aion run FILE`)
-    serves the workflows; start, signal, query, cancel, pause and resume
+    serves the workflows; start, signal, query, cancel, terminate, pause and resume
     reach it through the store; list, describe, history, result, watch and
     replay only read the store.
 
@@ -63,7 +63,7 @@ def main() -> None:
     """
 
 
-for command in (run_command, worker, start, signal, query, cancel, pause, resume, result, list_, describe,
+for command in (run_command, worker, start, signal, query, cancel, terminate, pause, resume, result, list_, describe,
                 history, watch, replay):
     main.add_command(command)
 

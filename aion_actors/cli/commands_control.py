@@ -127,6 +127,25 @@ def cancel(store: str, as_json: bool, timeout: float, workflow_id: str, reason: 
           workflow_id=workflow_id)
 
 
+@click.command(short_help="End a workflow now, with no cleanup.")
+@common
+@timeout_option
+@click.argument("workflow_id")
+@click.option("--reason", default="", help="Why (recorded in WorkflowCancelled).")
+def terminate(store: str, as_json: bool, timeout: float, workflow_id: str, reason: str) -> None:
+    """End a workflow at once: its code runs no except/finally blocks (use cancel for that).
+
+    Its running activities are told to stop and its children end per their
+    parent close policy; it is recorded as cancelled with terminated=true.
+
+    \b
+    Example:
+      aion terminate order-1 --reason "stuck on a bad deploy"
+    """
+    _send(store, "terminate", workflow_id, {"reason": reason}, timeout)
+    _done(as_json, f"{workflow_id} terminated", workflow_id=workflow_id)
+
+
 @click.command(short_help="Pause a workflow's activities.")
 @common
 @timeout_option

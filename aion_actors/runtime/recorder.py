@@ -60,6 +60,7 @@ class Recorder(LinkedActor):
         self.fenced = False
         self.pending: dict[int, tuple] = {}
         self.next_token = 0
+        self.cancel_requested = False  # this run's cancellation was requested (requests after it record nothing)
         self.run_actor = None
         self.restarts = RestartIntensity(RUN_RESTART_INTENSITY, RUN_RESTART_PERIOD)
         self.crash_reason = KILLED
@@ -165,9 +166,12 @@ class Recorder(LinkedActor):
         e = event.event
         self.status = st.apply(self.status, e)
         if isinstance(e, ev.WorkflowStarted):
+            self.cancel_requested = False
             self.workflow_type = e.workflow_type
             self.parent_workflow_id = e.parent_workflow_id
             self.open_timers.clear()
+        elif isinstance(e, ev.WorkflowCancelRequested):
+            self.cancel_requested = True
         elif isinstance(e, ev.ChildWorkflowStarted):
             self.open_children[e.child_workflow_id] = e.parent_close_policy
         elif isinstance(e, _CHILD_OUTCOMES):
@@ -263,6 +267,9 @@ class Recorder(LinkedActor):
         if self.status is None or self.status.is_terminal:
             self._reply(msg.reply_to, msg.corr, False,
                         NotRunning(self.workflow_id, self.status.value if self.status else "unknown"))
+            return
+        if isinstance(msg.event, ev.WorkflowCancelRequested) and self.cancel_requested:
+            self._reply(msg.reply_to, msg.corr, True, None)  # already requested in this run: once is enough
             return
         if isinstance(msg.event, ev.TimerFired) and is_attempt_deadline(msg.event.timer_id):
             if self.run_actor is not None:  # lives in the wheel only: nothing to record (see deadlines)

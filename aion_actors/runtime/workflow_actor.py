@@ -210,6 +210,10 @@ class WorkflowActor(SupervisedActivities, Actor):
         if isinstance(e, ev.TimerFired) and (timer := dl.parse(e.timer_id)) is not None:
             self._activity_timer_fired(timer)
             return
+        if isinstance(e, ev.WorkflowCancelled) and e.terminated:
+            self.instance.close()  # terminated: its code runs no further, not even cleanup
+            self._run_ended()
+            return
         self.instance.apply(event)
 
     def _act(self, event: ev.HistoryEvent) -> None:
@@ -228,16 +232,20 @@ class WorkflowActor(SupervisedActivities, Actor):
             self.seam.deliver_workflow_message(e.target_workflow_id, ev.SignalReceived(e.name, e.payload))
         elif isinstance(e, (ev.WorkflowCompleted, ev.WorkflowFailed, ev.WorkflowCancelled,
                             ev.WorkflowContinuedAsNew)):
-            self.seam.disarm_timer(self.workflow_id, None)
-            for activity in self.activities.values():
-                self._terminate_attempt(activity, "the workflow run ended")
-            for actor in self.previous_run_attempts:
-                self.send(actor, CancelAttempt("the workflow run continued as new"))
-            self.previous_run_attempts.clear()
-            for child_id, policy in self.children.items():
-                if policy != "abandon":  # links: a parent that ends takes its children down
-                    self.seam.terminate_linked_child_workflow(self.workflow_id, child_id,
-                                                              f"parent {self.workflow_id!r} ended")
+            self._run_ended()
+
+    def _run_ended(self) -> None:
+        """Whatever ended the run (its code, or a terminate): nothing of it may go on running."""
+        self.seam.disarm_timer(self.workflow_id, None)
+        for activity in self.activities.values():
+            self._terminate_attempt(activity, "the workflow run ended")
+        for actor in self.previous_run_attempts:
+            self.send(actor, CancelAttempt("the workflow run continued as new"))
+        self.previous_run_attempts.clear()
+        for child_id, policy in self.children.items():
+            if policy != "abandon":  # links: a parent that ends takes its children down
+                self.seam.terminate_linked_child_workflow(self.workflow_id, child_id,
+                                                          f"parent {self.workflow_id!r} ended")
 
     def _child_exited(self, msg: ChildActorExited, sender) -> None:
         found = next(((aid, a) for aid, a in self.activities.items() if a.actor == msg.childAddress), None)
