@@ -143,3 +143,17 @@ def test_events_without_their_own_summary_show_their_fields_only():
 
     assert render.summarize(ev.TimerCancelled("engine:start_to_close:1:1")) == "engine:start_to_close:1:1"
     assert render.summarize(ev.WorkflowPaused("maintenance")) == "maintenance"
+
+
+def test_terminate_through_the_inbox_ends_the_run_without_cleanup(url):
+    from aion_actors import inbox, request_server
+
+    assert set(request_server.HANDLERS) == set(inbox.KINDS)   # every kind the CLI sends is served
+    with aion.Engine(store=url, workflows=[shop.nap], serve_requests=True) as engine:
+        engine.start(shop.nap, 3600, id="n-1")
+        done = invoke("terminate", "n-1", "--reason", "stuck", "--store", url)
+        assert (done.exit_code, done.output) == (0, "n-1 terminated\n"), done.output + done.stderr
+        last = engine.get_handle("n-1").history()[-1]
+        assert last.type_name == "WorkflowCancelled" and last.event.terminated and last.event.reason == "stuck"
+        again = invoke("terminate", "n-1", "--store", url)
+        assert again.exit_code == 1 and "not running" in again.stderr
