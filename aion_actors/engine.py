@@ -68,7 +68,7 @@ class Engine:
             times and `workflow.now()` follow the virtual clock. In-process only.
         serve_requests: also answer the store's request inbox (see
             `serve_requests()`), so the `aion` CLI in another process can start,
-            signal, query, cancel, pause and resume the workflows served here.
+            signal, query, cancel, terminate, pause and resume the workflows served here.
     """
 
     def __init__(self, store: str | EventStore = "sqlite:///aion.db", *, workflows: Sequence[Callable] = (),
@@ -146,7 +146,7 @@ class Engine:
     def serve_requests(self) -> RequestServer:
         """Answer the store's request inbox from now until `close()`; idempotent.
 
-        Other processes (the `aion` CLI: `aion start/signal/query/cancel/pause/resume`)
+        Other processes (the `aion` CLI: `aion start/signal/query/cancel/terminate/pause/resume`)
         cannot append to the histories this engine writes; they put requests
         in the store, and this engine performs them through its own API and
         answers. Only one engine should serve a given store.

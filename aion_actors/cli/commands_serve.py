@@ -97,7 +97,7 @@ def worker(store: str, as_json: bool, sources: tuple[str, ...]) -> None:
     """Serve the workflows of files or modules until Ctrl-C or SIGTERM.
 
     It resumes the runs it finds running, fires their timers, and answers
-    `aion start/signal/query/cancel/pause/resume` from other processes.
+    `aion start/signal/query/cancel/terminate/pause/resume` from other processes.
     Stopping it is clean (exit 0); the runs stay durable.
 
     \b

@@ -308,7 +308,6 @@ class EngineActor(TypeSupervisors, Actor):
             self._deliver(DeliverToWorkflow(None, parent_id, child_outcome(child_id, outcome)))
 
     def _spawn_child(self, msg: SpawnChild) -> None:
-        orphaned = msg.parent_workflow_id not in self.runs and self._parent_took_it_down(msg)
         where = self.residency(msg.child_workflow_id)
         if where == UNKNOWN and msg.child_workflow_id not in self.loading:
             begin = BeginRun(ev.WorkflowStarted(msg.workflow_type, msg.input,
@@ -317,7 +316,7 @@ class EngineActor(TypeSupervisors, Actor):
             self.loading[msg.child_workflow_id] = []
             self._admit(msg.child_workflow_id, lambda: self._start_child(msg.child_workflow_id, msg.workflow_type,
                                                                           begin))
-            if orphaned:  # the parent's cancel may have overtaken this spawn and been lost: ask again
+            if self._parent_took_it_down(msg):  # its cancel may have overtaken this spawn, and been lost
                 self._deliver(DeliverToWorkflow(None, msg.child_workflow_id, ev.WorkflowCancelRequested(
                     f"parent {msg.parent_workflow_id!r} ended")))
         elif where == NON_RESIDENT:
@@ -328,18 +327,14 @@ class EngineActor(TypeSupervisors, Actor):
             self._tell_parent(msg.parent_workflow_id, msg.child_workflow_id, last)
 
     def _parent_took_it_down(self, msg: SpawnChild) -> bool:
-        """Whether the parent ended, linked to this child, before the child was spawned.
-
-        Messages between processes may overtake each other, so the parent's cancel for the
-        child may have arrived first and found nothing: the child must not run on as an orphan."""
-        if self.residency(msg.parent_workflow_id) != TERMINAL or self.residency(msg.child_workflow_id) != UNKNOWN:
+        """Whether the parent already ended, linked to this child (messages between processes may
+        overtake each other): then the child must be cancelled, not left running as an orphan."""
+        if msg.parent_workflow_id in self.runs or self.residency(msg.parent_workflow_id) != TERMINAL:
             return False
         policy = next((e.event.parent_close_policy for e in self.context.read_history(msg.parent_workflow_id)
                        if isinstance(e.event, ev.ChildWorkflowStarted)
                        and e.event.child_workflow_id == msg.child_workflow_id), "abandon")
-        if policy == "abandon":
-            return False
-        return True
+        return policy != "abandon"
 
     def _start_child(self, child_id: str, workflow_type: str, begin: BeginRun) -> None:
         self._new_recorder(child_id, workflow_type,

@@ -106,10 +106,6 @@ class SupervisedActivities:
                         and (t := dl.parse(e.timer_id)) and t.activity_id == activity_id}
         return [ev.TimerCancelled(t) for t in sorted(open_timers)]
 
-    @staticmethod
-    def _next_attempt_events(activity_id: int, activity: Activity, attempt: int) -> list[ev.Event]:
-        return [ev.ActivityStarted(activity_id, attempt)]
-
     def _outcome_events(self, activity_id: int, activity: Activity, attempt: int, failure: Failure | None,
                         result: Payload | None = None) -> list[ev.Event]:
         """An attempt's outcome, its timers closed; a retry's backoff timer if one follows."""
@@ -137,7 +133,7 @@ class SupervisedActivities:
             if activity.fired is not None:
                 self._timed_out(activity_id, activity, activity.fired)
             elif not activity.waiting_retry():
-                self._record(*self._next_attempt_events(activity_id, activity, activity.attempt + 1))
+                self._record(ev.ActivityStarted(activity_id, activity.attempt + 1))
 
     def _resume_activities(self) -> None:
         """Dispatch what a pause held back; start a new attempt of what it found unstarted."""
@@ -145,7 +141,7 @@ class SupervisedActivities:
             if activity_id in self.deferred:
                 self._dispatch(activity_id, activity.attempt)  # its deadlines start now
             elif activity.actor is None and not activity.waiting_retry():
-                self._record(*self._next_attempt_events(activity_id, activity, activity.attempt + 1))
+                self._record(ev.ActivityStarted(activity_id, activity.attempt + 1))
         self.deferred.clear()
 
     # -- acting on what was committed -------------------------------------------
@@ -215,7 +211,7 @@ class SupervisedActivities:
             self._record(*self._outcome_events(activity_id, activity, activity.attempt, failure))
         else:
             self._record(ev.ActivityFailed(activity_id, activity.attempt, failure, ev.RETRYABLE),
-                         *self._next_attempt_events(activity_id, activity, activity.attempt + 1))
+                         ev.ActivityStarted(activity_id, activity.attempt + 1))
 
     def _heartbeat(self, msg: Heartbeat, sender) -> None:
         activity = self.activities.get(msg.activity_id)
@@ -241,7 +237,7 @@ class SupervisedActivities:
         if activity is None:
             return
         if timer.kind == dl.RETRY:
-            self._record(*self._next_attempt_events(timer.activity_id, activity, activity.attempt + 1))
+            self._record(ev.ActivityStarted(timer.activity_id, activity.attempt + 1))
         elif activity.fired == timer:
             self._timed_out(timer.activity_id, activity, timer)
 
