@@ -44,7 +44,6 @@ from .base import (
     WorkflowState,
     WorkflowSummary,
 )
-from .conformance_requests import RequestInboxConformance
 from .errors import SequenceConflict, StoreError
 
 UTC = timezone.utc
@@ -86,7 +85,14 @@ def create(store: EventStore, workflow_id: str, *, n: int = 1, start: datetime |
     return events
 
 
-class EventStoreConformance(RequestInboxConformance):
+def schedule(store: EventStore, workflow_id: str, *timers: TimerRow, cancel: tuple[str, ...] = ()) -> None:
+    """Change a workflow's timers the one way the contract offers: with an append of one more event."""
+    last = store.get_summary(workflow_id).last_seq
+    store.append(workflow_id, make_events(workflow_id, last + 1, 1), last, schedule_timers=timers,
+                 cancel_timers=cancel)
+
+
+class EventStoreConformance:
     """Behaviours every `EventStore` shares. Not collected by itself (no `Test` prefix)."""
 
     # -- hooks -------------------------------------------------------------
@@ -166,19 +172,19 @@ class EventStoreConformance(RequestInboxConformance):
     def test_reads_return_copies(self, store: EventStore) -> None:
         create(store, "wf-1", n=2)
         store.read_history("wf-1").clear()
-        store.list_workflow_ids().clear()
+        store.query().clear()
         store.read_run_chain("wf-1").clear()
         store.list_active().clear()
         assert len(store.read_history("wf-1")) == 2
-        assert store.list_workflow_ids() == ["wf-1"]
+        assert self.ids(store.query()) == ["wf-1"]
         assert len(store.read_run_chain("wf-1")) == 1
         assert len(store.list_active()) == 1
 
     # -- sequence conflicts ----------------------------------------------------
 
     def test_stale_expected_seq_conflicts_and_writes_nothing(self, store: EventStore) -> None:
-        create(store, "wf-1", n=3)
-        store.schedule_timer("wf-1", "t-keep", at(60))
+        create(store, "wf-1", n=2)
+        schedule(store, "wf-1", TimerRow("wf-1", "t-keep", at(60)))  # the third event
         before = self.snapshot(store, "wf-1")
         for stale in (1, 2, 5):
             with pytest.raises(SequenceConflict) as info:
@@ -188,7 +194,7 @@ class EventStoreConformance(RequestInboxConformance):
                              cancel_timers=["t-keep"])
             assert (info.value.workflow_id, info.value.expected, info.value.found) == ("wf-1", stale, 3)
             assert self.snapshot(store, "wf-1") == before
-        assert store.expired_timers(at(3600)) == [TimerRow("wf-1", "t-keep", at(60))]
+        assert store.all_timers() == [TimerRow("wf-1", "t-keep", at(60))]
         assert [s.workflow_id for s in store.list_active()] == ["wf-1"]
 
     def test_expected_seq_zero_on_existing_workflow_conflicts(self, store: EventStore) -> None:
@@ -198,7 +204,7 @@ class EventStoreConformance(RequestInboxConformance):
             store.append("wf-1", make_events("wf-1", 1, 1, "other"), 0, WorkflowState("other", "running"))
         assert (info.value.expected, info.value.found) == (0, 2)
         assert self.snapshot(store, "wf-1") == before
-        assert store.list_workflow_ids() == ["wf-1"]
+        assert self.ids(store.query()) == ["wf-1"]
 
     def test_expected_seq_on_unknown_workflow_conflicts_with_found_zero(self, store: EventStore) -> None:
         with pytest.raises(SequenceConflict) as info:
@@ -206,7 +212,7 @@ class EventStoreConformance(RequestInboxConformance):
         assert (info.value.workflow_id, info.value.expected, info.value.found) == ("ghost", 2, 0)
         assert store.read_history("ghost") == []
         assert store.get_summary("ghost") is None
-        assert store.list_workflow_ids() == []
+        assert store.query() == []
 
     # -- malformed input ---------------------------------------------------------
 
@@ -237,8 +243,8 @@ class EventStoreConformance(RequestInboxConformance):
             store.append_batch([good, bad])  # the well-formed append must not be written either
         assert not isinstance(info.value, SequenceConflict)
         assert self.snapshot(store, "wf-1") == before
-        assert store.list_workflow_ids() == ["wf-1"]
-        assert store.next_timer_due() is None
+        assert self.ids(store.query()) == ["wf-1"]
+        assert store.all_timers() == []
 
     # -- batches -------------------------------------------------------------------
 
@@ -260,7 +266,7 @@ class EventStoreConformance(RequestInboxConformance):
         assert store.read_history("wf-c") == list(make_events("wf-c", 1, 3))
         assert self.snapshot(store, "wf-b") == before_b
         assert store.timers_of("wf-a") == [TimerRow("wf-a", "ta", at(5))]
-        assert store.list_workflow_ids() == ["wf-b", "wf-a", "wf-c"]
+        assert self.ids(store.query()) == ["wf-a", "wf-b", "wf-c"]  # one start instant: by id
 
     def test_batch_appends_to_one_workflow_apply_in_order(self, store: EventStore) -> None:
         outcomes = store.append_batch([
@@ -428,11 +434,9 @@ class EventStoreConformance(RequestInboxConformance):
         assert store.timers_of("nope") == []
 
     def test_empty_store(self, store: EventStore) -> None:
-        assert store.list_workflow_ids() == []
         assert store.list_active() == []
         assert store.query() == []
-        assert store.expired_timers(at(10**6)) == []
-        assert store.next_timer_due() is None
+        assert store.all_timers() == []
 
     # -- summaries, listing and queries -----------------------------------------------
 
@@ -450,14 +454,6 @@ class EventStoreConformance(RequestInboxConformance):
         assert summary == WorkflowSummary("wf-1", "order-v2", "completed", first[0].recorded_at,
                                           closing[-1].recorded_at, 1, 7)
         assert summary.closed_at.utcoffset() == timedelta(0)
-
-    def test_list_workflow_ids_in_creation_order(self, store: EventStore) -> None:
-        # Creation order, not started_at nor alphabetical order.
-        create(store, "m", start=at(30))
-        create(store, "z", start=at(10))
-        create(store, "a", start=at(20))
-        store.append("m", make_events("m", 2, 1), 1)
-        assert store.list_workflow_ids() == ["m", "z", "a"]
 
     def test_list_active_follows_status(self, store: EventStore) -> None:
         create(store, "running", start=at(20))
@@ -566,83 +562,64 @@ class EventStoreConformance(RequestInboxConformance):
 
     # -- timers ------------------------------------------------------------------------
 
-    def test_expired_timers_include_the_boundary(self, store: EventStore) -> None:
+    def test_all_timers_lists_every_workflow_by_fire_at_then_ids(self, store: EventStore) -> None:
         create(store, "wf-1")
         create(store, "wf-2")
-        store.schedule_timer("wf-1", "t1", at(10))
-        store.schedule_timer("wf-2", "t0", at(10))
-        store.schedule_timer("wf-1", "t0", at(10))
-        store.schedule_timer("wf-2", "early", at(5))
-        store.schedule_timer("wf-1", "late", at(20))
-        assert store.expired_timers(at(10)) == [
+        schedule(store, "wf-1", TimerRow("wf-1", "t1", at(10)), TimerRow("wf-1", "t0", at(10)),
+                 TimerRow("wf-1", "late", at(20)))
+        schedule(store, "wf-2", TimerRow("wf-2", "t0", at(10)), TimerRow("wf-2", "early", at(5)))
+        expected = [
             TimerRow("wf-2", "early", at(5)),
             TimerRow("wf-1", "t0", at(10)),
             TimerRow("wf-1", "t1", at(10)),
             TimerRow("wf-2", "t0", at(10)),
+            TimerRow("wf-1", "late", at(20)),
         ]
-        assert store.expired_timers(at(10) - US) == [TimerRow("wf-2", "early", at(5))]
-        assert store.expired_timers(at(5) - US) == []
-        assert [t.timer_id for t in store.expired_timers(at(20))] == ["early", "t0", "t1", "t0", "late"]
-        # expired_timers only reads: nothing was removed.
-        assert len(store.expired_timers(at(20))) == 5
-        for timer in store.expired_timers(at(20)):
+        assert store.all_timers() == expected
+        store.all_timers().clear()
+        assert store.all_timers() == expected  # reading removes nothing, and hands out a copy
+        for timer in store.all_timers():
             assert timer.fire_at.utcoffset() == timedelta(0)
+
+    def test_all_timers_include_those_far_in_the_past_and_future(self, store: EventStore) -> None:
+        create(store, "wf-1")
+        past, future = datetime(1971, 1, 1, tzinfo=UTC), datetime(9000, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+        schedule(store, "wf-1", TimerRow("wf-1", "future", future), TimerRow("wf-1", "past", past))
+        assert store.all_timers() == [TimerRow("wf-1", "past", past), TimerRow("wf-1", "future", future)]
 
     def test_rescheduling_a_timer_replaces_its_fire_at(self, store: EventStore) -> None:
         create(store, "wf-1")
-        store.schedule_timer("wf-1", "t", at(10))
-        store.schedule_timer("wf-1", "t", at(30))
+        schedule(store, "wf-1", TimerRow("wf-1", "t", at(10)))
+        schedule(store, "wf-1", TimerRow("wf-1", "t", at(30)))
         assert store.timers_of("wf-1") == [TimerRow("wf-1", "t", at(30))]
-        assert store.expired_timers(at(20)) == []
-        store.schedule_timer("wf-1", "t", at(1))
-        assert store.expired_timers(at(20)) == [TimerRow("wf-1", "t", at(1))]
-
-    def test_scheduling_a_naive_timer_raises_store_error(self, store: EventStore) -> None:
-        create(store, "wf-1")
-        with pytest.raises(StoreError):
-            store.schedule_timer("wf-1", "t", datetime(2024, 1, 1, 12, 0))
-        assert store.timers_of("wf-1") == []
+        schedule(store, "wf-1", TimerRow("wf-1", "t", at(1)))
+        assert store.all_timers() == [TimerRow("wf-1", "t", at(1))]
 
     def test_timer_in_another_zone_reads_back_in_utc(self, store: EventStore) -> None:
         create(store, "wf-1")
-        store.schedule_timer("wf-1", "t", datetime(2024, 3, 1, 14, 0, 0, 5, tzinfo=timezone(timedelta(hours=2))))
+        schedule(store, "wf-1", TimerRow("wf-1", "t", datetime(2024, 3, 1, 14, 0, 0, 5,
+                                                               tzinfo=timezone(timedelta(hours=2)))))
         (timer,) = store.timers_of("wf-1")
         assert timer.fire_at == datetime(2024, 3, 1, 12, 0, 0, 5, tzinfo=UTC)
         assert timer.fire_at.utcoffset() == timedelta(0)
 
     def test_cancel_removes_a_timer_and_tolerates_an_absent_one(self, store: EventStore) -> None:
         create(store, "wf-1")
-        store.schedule_timer("wf-1", "a", at(1))
-        store.schedule_timer("wf-1", "b", at(2))
-        store.cancel_timer("wf-1", "a")
-        assert store.timers_of("wf-1") == [TimerRow("wf-1", "b", at(2))]
-        store.cancel_timer("wf-1", "a")
-        store.cancel_timer("wf-1", "never")
-        store.cancel_timer("nope", "never")
-        assert store.timers_of("wf-1") == [TimerRow("wf-1", "b", at(2))]
-
-    def test_next_timer_due_is_the_minimum_or_none(self, store: EventStore) -> None:
-        create(store, "wf-1")
         create(store, "wf-2")
-        assert store.next_timer_due() is None
-        store.schedule_timer("wf-1", "a", at(30))
-        store.schedule_timer("wf-2", "b", at(20) + US)
-        store.schedule_timer("wf-1", "c", at(40))
-        assert store.next_timer_due() == at(20) + US
-        assert store.next_timer_due().utcoffset() == timedelta(0)
-        store.cancel_timer("wf-2", "b")
-        assert store.next_timer_due() == at(30)
-        store.cancel_timer("wf-1", "a")
-        store.cancel_timer("wf-1", "c")
-        assert store.next_timer_due() is None
+        schedule(store, "wf-1", TimerRow("wf-1", "a", at(1)), TimerRow("wf-1", "b", at(2)))
+        schedule(store, "wf-2", TimerRow("wf-2", "a", at(1)))
+        schedule(store, "wf-1", cancel=("a",))
+        assert store.timers_of("wf-1") == [TimerRow("wf-1", "b", at(2))]
+        schedule(store, "wf-1", cancel=("a", "never"))
+        assert store.timers_of("wf-1") == [TimerRow("wf-1", "b", at(2))]
+        assert store.timers_of("wf-2") == [TimerRow("wf-2", "a", at(1))]  # same timer id, other workflow
 
     def test_timers_of_lists_one_workflow_earliest_first(self, store: EventStore) -> None:
         create(store, "wf-1")
         create(store, "wf-2")
-        store.schedule_timer("wf-1", "z", at(3))
-        store.schedule_timer("wf-1", "y", at(1))
-        store.schedule_timer("wf-2", "x", at(2))
-        store.schedule_timer("wf-1", "a", at(3))
+        schedule(store, "wf-1", TimerRow("wf-1", "z", at(3)), TimerRow("wf-1", "y", at(1)))
+        schedule(store, "wf-2", TimerRow("wf-2", "x", at(2)))
+        schedule(store, "wf-1", TimerRow("wf-1", "a", at(3)))
         assert store.timers_of("wf-1") == [TimerRow("wf-1", "y", at(1)), TimerRow("wf-1", "a", at(3)),
                                            TimerRow("wf-1", "z", at(3))]
         assert store.timers_of("wf-2") == [TimerRow("wf-2", "x", at(2))]
@@ -655,15 +632,15 @@ class EventStoreConformance(RequestInboxConformance):
                      schedule_timers=[TimerRow("wf-1", "t3", at(5)), TimerRow("wf-1", "t2", at(25))],
                      cancel_timers=["t1", "absent"])
         assert store.timers_of("wf-1") == [TimerRow("wf-1", "t3", at(5)), TimerRow("wf-1", "t2", at(25))]
-        assert store.next_timer_due() == at(5)
+        assert store.all_timers() == store.timers_of("wf-1")
         store.append("wf-1", make_events("wf-1", 3, 1), 2, WorkflowState("order", "completed", closed=True),
                      cancel_timers=["t2", "t3"])
         assert store.timers_of("wf-1") == []
-        assert store.next_timer_due() is None
+        assert store.all_timers() == []
 
     def test_timers_of_a_conflicting_append_are_not_applied(self, store: EventStore) -> None:
-        create(store, "wf-1", n=2)
-        store.schedule_timer("wf-1", "keep", at(10))
+        create(store, "wf-1", n=1)
+        schedule(store, "wf-1", TimerRow("wf-1", "keep", at(10)))  # the second event
         create(store, "wf-2")
         outcomes = store.append_batch([
             Append("wf-1", 1, make_events("wf-1", 2, 1), RUNNING,
@@ -675,7 +652,7 @@ class EventStoreConformance(RequestInboxConformance):
         assert isinstance(outcomes[0], SequenceConflict) and outcomes[1] is None
         assert store.timers_of("wf-1") == [TimerRow("wf-1", "keep", at(10))]
         assert store.timers_of("wf-2") == [TimerRow("wf-2", "other", at(3))]
-        assert store.next_timer_due() == at(3)
+        assert store.all_timers() == [TimerRow("wf-2", "other", at(3)), TimerRow("wf-1", "keep", at(10))]
 
     # -- corruption --------------------------------------------------------------------
 

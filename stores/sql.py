@@ -38,18 +38,8 @@ from sqlalchemy import Connection, bindparam, delete, func, inspect, select, upd
 
 from . import _sqlhooks as hooks
 from ._sqlrequests import SqlRequestInbox
-from .base import (
-    Append,
-    EventStore,
-    RunSummary,
-    StoredEvent,
-    TimerRow,
-    WorkflowFilter,
-    WorkflowSummary,
-    check_append,
-    checksum,
-    verify,
-)
+from ._checks import check_append, checksum, verify
+from .base import Append, EventStore, RunSummary, StoredEvent, TimerRow, WorkflowFilter, WorkflowSummary
 from .errors import SequenceConflict, StoreError
 from .schema import SCHEMA_VERSION, UPGRADABLE, aion_meta, events, metadata, timers, workflows
 
@@ -155,7 +145,7 @@ class _SqliteWrites:
 
 
 class SqlStore(SqlRequestInbox, EventStore):
-    """An `EventStore` in SQLite or PostgreSQL.
+    """An `EventStore` and `RequestInbox` in SQLite or PostgreSQL.
 
     Args:
         url: `sqlite:///path.db`, `sqlite://` (in memory, shared by the
@@ -416,10 +406,6 @@ class SqlStore(SqlRequestInbox, EventStore):
         found = self._to_summaries(self._fetch(self._summary, {"wid": workflow_id}, "reading a workflow"))
         return found[0] if found else None
 
-    def list_workflow_ids(self) -> list[str]:
-        with self._tx("listing workflows") as conn:
-            return list(conn.execute(select(workflows.c.workflow_id).order_by(workflows.c.id)).scalars())
-
     def list_active(self) -> list[WorkflowSummary]:
         wf = workflows.c
         stmt = select(*_SUMMARY_COLS).where(wf.closed.is_(False)).order_by(wf.started_at_us, wf.workflow_id)
@@ -445,17 +431,6 @@ class SqlStore(SqlRequestInbox, EventStore):
 
     # -- timers ----------------------------------------------------------
 
-    def schedule_timer(self, workflow_id: str, timer_id: str, fire_at: datetime) -> None:
-        if fire_at.tzinfo is None:
-            raise StoreError(f"timer {timer_id!r} has a naive fire_at")
-        with self._tx("scheduling a timer", write=True) as conn:
-            conn.execute(self._upsert_timer.stmt, {"workflow_id": workflow_id, "timer_id": timer_id,
-                                                   "fire_at_us": _to_us(fire_at)})
-
-    def cancel_timer(self, workflow_id: str, timer_id: str) -> None:
-        with self._tx("cancelling a timer", write=True) as conn:
-            conn.execute(self._delete_timer.stmt, {"k_wf": workflow_id, "k_tid": timer_id})
-
     def _timers(self, stmt: Any, action: str) -> list[TimerRow]:
         t = timers.c
         with self._tx(action) as conn:
@@ -465,13 +440,8 @@ class SqlStore(SqlRequestInbox, EventStore):
         except (TypeError, OverflowError) as exc:
             raise StoreError(f"a timer row is corrupted ({exc}); restore the store from a backup") from exc
 
-    def expired_timers(self, as_of: datetime) -> list[TimerRow]:
-        return self._timers(select(timers).where(timers.c.fire_at_us <= _to_us(as_of)), "reading expired timers")
-
-    def next_timer_due(self) -> datetime | None:
-        with self._tx("reading the next timer") as conn:
-            us = conn.execute(select(func.min(timers.c.fire_at_us))).scalar()
-        return None if us is None else _from_us(us)
+    def all_timers(self) -> list[TimerRow]:
+        return self._timers(select(timers), "reading timers")
 
     def timers_of(self, workflow_id: str) -> list[TimerRow]:
         return self._timers(select(timers).where(timers.c.workflow_id == workflow_id), "reading timers")
