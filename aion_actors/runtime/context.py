@@ -28,6 +28,7 @@ from .activities import ActivityRunner, InlineActivityRunner
 from .clock import SYSTEM_CLOCK, SkippingClock, SystemClock
 from .timers import TimerWheel
 
+
 @contextmanager
 def store_errors() -> Iterator[None]:
     try:
