@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from stores.base import EventStore, WorkflowFilter, WorkflowSummary
+from stores.inbox import RequestInbox
 from stores.url import open_store
 
 from . import converter
@@ -69,6 +70,8 @@ class Engine:
         serve_requests: also answer the store's request inbox (see
             `serve_requests()`), so the `aion` CLI in another process can start,
             signal, query, cancel, terminate, pause and resume the workflows served here.
+            A store passed as an object must then also be a `stores.RequestInbox`
+            (the bundled stores are).
     """
 
     def __init__(self, store: str | EventStore = "sqlite:///aion.db", *, workflows: Sequence[Callable] = (),
@@ -106,6 +109,9 @@ class Engine:
         self._driver: Driver | None = None
         self.store: EventStore | None = None
         self._owns_store = not isinstance(store, EventStore)
+        if serve_requests and not self._owns_store and not isinstance(store, RequestInbox):
+            raise InvalidArgument(f"serve_requests=True needs a store with a request inbox; "
+                                  f"{type(store).__name__} does not implement stores.RequestInbox")
         self._serve_requests = serve_requests
         self._request_server: RequestServer | None = None
 

@@ -2,7 +2,7 @@
 
 A process that does not serve a workflow (the `aion` CLI) must not append to
 its history: each workflow has one writer, the Recorder inside the engine
-serving it. So it puts a request in the store (`EventStore.put_request`)
+serving it. So it puts a request in the store's inbox (`stores.RequestInbox`)
 and an engine running a `RequestServer` (`aion_actors.request_server`)
 claims it, performs it through the public Engine/Handle API and answers.
 
@@ -17,7 +17,7 @@ import json
 import time
 from typing import Any
 
-from stores.base import EventStore, Request
+from stores.inbox import Request, RequestInbox
 
 from . import converter
 from . import errors
@@ -75,7 +75,7 @@ def outcome(request: Request) -> Any:
     return None if request.reply is None else converter.decode_value(Payload(MSGPACK, request.reply))
 
 
-def call(store: EventStore, kind: str, workflow_id: str | None, body: dict[str, Any], *,
+def call(store: RequestInbox, kind: str, workflow_id: str | None, body: dict[str, Any], *,
          timeout: float = 10.0, answer_timeout: float | None = None) -> Any:
     """Put a request and wait for its answer; return the reply value or raise the typed error.
 

@@ -1,7 +1,7 @@
 """`RequestServer`: an engine answering the store's request inbox, for other processes.
 
 It runs on a thread of its own: every `poll_interval` seconds it claims the
-requests nobody has taken (`EventStore.claim_requests`, atomic across
+requests nobody has taken (`RequestInbox.claim_requests`, atomic across
 processes), performs each through the engine's public API — exactly what a
 caller in the engine's own process would do — and answers with the value
 or the typed error. Requests run on a few threads, so a slow query does not
@@ -20,7 +20,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
-from stores.base import Request
+from stores.inbox import Request, RequestInbox
 
 from . import inbox
 from .errors import InvalidArgument
@@ -77,9 +77,16 @@ class RequestServer:
         engine: an open `Engine`; requests go through its public API.
         poll_interval: seconds between looks at the inbox.
         threads: requests performed at once.
+
+    Raises:
+        InvalidArgument: the engine's store does not implement `stores.RequestInbox`.
     """
 
     def __init__(self, engine: "Engine", *, poll_interval: float = 0.05, threads: int = 4) -> None:
+        if not isinstance(engine.store, RequestInbox):
+            raise InvalidArgument(f"the store {type(engine.store).__name__} has no request inbox, so this engine "
+                                  f"cannot serve requests: implement stores.RequestInbox on it too, or give the "
+                                  f"engine a store URL")
         self.engine = engine
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(engine):x}"
         self._poll = poll_interval

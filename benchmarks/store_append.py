@@ -36,7 +36,8 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stores.base import Append, StoredEvent, WorkflowState, checksum  # noqa: E402
+from stores._checks import checksum  # noqa: E402  (the CRC the store keeps beside each event)
+from stores.base import Append, StoredEvent, WorkflowState  # noqa: E402
 from stores.sql import SqlStore  # noqa: E402
 
 WORKFLOWS = 100

@@ -88,7 +88,7 @@ class CountingStore:
     """
 
     METHODS = ("append_batch", "read_history", "read_history_from", "get_summary", "list_active",
-               "expired_timers", "timers_of", "query")
+               "all_timers", "timers_of", "query")
 
     def __init__(self) -> None:
         self.calls: collections.Counter = collections.Counter()

@@ -15,8 +15,9 @@ from typing import Any, Callable, ContextManager
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
-from .base import Request, check_claim, check_request
+from ._checks import check_claim, check_cutoff, check_request
 from .errors import StoreError
+from .inbox import Request, RequestInbox
 from .schema import requests
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -35,8 +36,8 @@ def _request(row: Any) -> Request:
                    None if reply is None else bytes(reply), error)
 
 
-class SqlRequestInbox:
-    """The `EventStore` request methods, given the store's `_tx(action, write=)`."""
+class SqlRequestInbox(RequestInbox):
+    """The `RequestInbox` of `SqlStore`, given the store's `_tx(action, write=)`."""
 
     _tx: Callable[..., ContextManager[Connection]]
 
@@ -82,8 +83,7 @@ class SqlRequestInbox:
             return conn.execute(stmt).rowcount == 1
 
     def prune_requests(self, created_before: datetime) -> int:
-        if created_before.tzinfo is None:
-            raise StoreError("prune_requests needs a timezone-aware datetime")
+        check_cutoff(created_before)
         stmt = delete(requests).where(requests.c.created_at_us < (created_before - _EPOCH) // _US)
         with self._tx("pruning requests", write=True) as conn:
             return conn.execute(stmt).rowcount

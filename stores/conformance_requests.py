@@ -1,8 +1,18 @@
-"""The request inbox's share of the store conformance suite.
+"""A pytest suite every `RequestInbox` must pass.
 
-`EventStoreConformance` inherits these tests, so every store that subclasses
-it (in memory, SQLite, PostgreSQL, a user's own) runs them; they use its
-`store` fixture and `store_url` hook.
+Subclass `RequestInboxConformance` in a test module (give the subclass a name
+starting with `Test` so pytest collects it) and provide the hooks::
+
+    from stores.conformance_requests import RequestInboxConformance
+
+    class TestMyInbox(RequestInboxConformance):
+        def make_inbox(self, tmp_path):
+            return MyStore(tmp_path / "db")
+
+        def inbox_url(self, tmp_path):
+            return None  # or a URL `stores.open_store` opens in another process
+
+Each test gets a fresh, empty inbox from `make_inbox` and closes it at the end.
 """
 
 from __future__ import annotations
@@ -14,94 +24,122 @@ import textwrap
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
-from .base import EventStore
 from .errors import StoreError
+from .inbox import RequestInbox
 
 
 class RequestInboxConformance:
-    """Behaviours of `put_request` / `claim_requests` / `answer_request` / `get_request` / `withdraw_request`."""
+    """Behaviours every `RequestInbox` shares. Not collected by itself (no `Test` prefix)."""
 
-    def store_url(self, tmp_path: Path) -> str | None:  # overridden by the store's suite
+    # -- hooks -------------------------------------------------------------
+
+    def make_inbox(self, tmp_path: Path) -> RequestInbox:
+        """A fresh, empty inbox. Called once per test."""
+        raise NotImplementedError
+
+    def inbox_url(self, tmp_path: Path) -> str | None:
+        """A URL `stores.open_store` opens, from another OS process, as the same
+        inbox `make_inbox(tmp_path)` returned; `None` when the inbox cannot be
+        shared across processes (that test is skipped)."""
         return None
 
-    def test_a_request_round_trips_unclaimed(self, store: EventStore) -> None:
+    @pytest.fixture
+    def inbox(self, tmp_path: Path) -> Iterator[RequestInbox]:
+        inbox = self.make_inbox(tmp_path)
+        try:
+            yield inbox
+        finally:
+            inbox.close()
+
+    # -- the life of a request -------------------------------------------------
+
+    def test_a_request_round_trips_unclaimed(self, inbox: RequestInbox) -> None:
         before = datetime.now(timezone.utc) - timedelta(seconds=1)
-        first = store.put_request("signal", "wf-1", b"\x00\xffbody")
-        second = store.put_request("start", None, b"")
+        first = inbox.put_request("signal", "wf-1", b"\x00\xffbody")
+        second = inbox.put_request("start", None, b"")
         assert second > first
-        got = store.get_request(first)
+        got = inbox.get_request(first)
         assert (got.id, got.kind, got.workflow_id, got.body) == (first, "signal", "wf-1", b"\x00\xffbody")
         assert (got.claimed_by, got.answered, got.reply, got.error) == (None, False, None, None)
         assert got.created_at.tzinfo is not None and got.created_at >= before
-        assert store.get_request(first) == got  # an unanswered request stays
-        assert store.get_request(10_000) is None
+        assert inbox.get_request(first) == got  # an unanswered request stays
+        assert inbox.get_request(10_000) is None
 
-    def test_claims_hand_out_the_oldest_first_and_each_once(self, store: EventStore) -> None:
-        ids = [store.put_request("q", f"wf-{i}", b"%d" % i) for i in range(5)]
-        first = store.claim_requests("server-a", 3)
+    def test_claims_hand_out_the_oldest_first_and_each_once(self, inbox: RequestInbox) -> None:
+        ids = [inbox.put_request("q", f"wf-{i}", b"%d" % i) for i in range(5)]
+        first = inbox.claim_requests("server-a", 3)
         assert [r.id for r in first] == ids[:3]
         assert all(r.claimed_by == "server-a" for r in first)
-        second = store.claim_requests("server-b", 10)
+        second = inbox.claim_requests("server-b", 10)
         assert [r.id for r in second] == ids[3:]
-        assert store.claim_requests("server-c", 10) == []
-        assert store.get_request(ids[4]).claimed_by == "server-b"
+        assert inbox.claim_requests("server-c", 10) == []
+        assert inbox.get_request(ids[4]).claimed_by == "server-b"
 
-    def test_an_answer_is_read_once_then_gone(self, store: EventStore) -> None:
-        ok = store.put_request("query", "wf", b"")
-        failed = store.put_request("query", "wf", b"")
-        store.claim_requests("server", 10)
-        assert store.answer_request(ok, reply=b"\x01\x02")
-        assert store.answer_request(failed, error="NotRunning")
-        got = store.get_request(ok)
+    def test_an_answer_is_read_once_then_gone(self, inbox: RequestInbox) -> None:
+        ok = inbox.put_request("query", "wf", b"")
+        failed = inbox.put_request("query", "wf", b"")
+        inbox.claim_requests("server", 10)
+        assert inbox.answer_request(ok, reply=b"\x01\x02")
+        assert inbox.answer_request(failed, error="NotRunning")
+        got = inbox.get_request(ok)
         assert (got.answered, got.reply, got.error) == (True, b"\x01\x02", None)
-        assert store.get_request(ok) is None
-        got = store.get_request(failed)
+        assert inbox.get_request(ok) is None
+        got = inbox.get_request(failed)
         assert (got.answered, got.reply, got.error) == (True, None, "NotRunning")
-        assert store.get_request(failed) is None
-        assert not store.answer_request(ok, reply=b"late")
+        assert inbox.get_request(failed) is None
+        assert not inbox.answer_request(ok, reply=b"late")
 
-    def test_withdraw_deletes_only_an_unclaimed_request(self, store: EventStore) -> None:
-        waiting = store.put_request("signal", "wf", b"")
-        taken = store.put_request("signal", "wf", b"")
-        assert [r.id for r in store.claim_requests("server", 1)] == [waiting]
-        assert not store.withdraw_request(waiting)
-        assert store.get_request(waiting) is not None
-        assert store.withdraw_request(taken)
-        assert store.get_request(taken) is None
-        assert store.claim_requests("server", 10) == []
-        assert not store.withdraw_request(taken)
+    def test_withdraw_deletes_only_an_unclaimed_request(self, inbox: RequestInbox) -> None:
+        waiting = inbox.put_request("signal", "wf", b"")
+        taken = inbox.put_request("signal", "wf", b"")
+        assert [r.id for r in inbox.claim_requests("server", 1)] == [waiting]
+        assert not inbox.withdraw_request(waiting)
+        assert inbox.get_request(waiting) is not None
+        assert inbox.withdraw_request(taken)
+        assert inbox.get_request(taken) is None
+        assert inbox.claim_requests("server", 10) == []
+        assert not inbox.withdraw_request(taken)
 
-    def test_prune_deletes_requests_created_before_the_cutoff(self, store: EventStore) -> None:
-        old = store.put_request("signal", "wf", b"")
-        assert store.prune_requests(datetime.now(timezone.utc) - timedelta(hours=1)) == 0
-        assert store.prune_requests(datetime.now(timezone.utc) + timedelta(seconds=1)) == 1
-        assert store.get_request(old) is None
+    def test_prune_deletes_requests_created_before_the_cutoff(self, inbox: RequestInbox) -> None:
+        old = inbox.put_request("signal", "wf", b"")
+        assert inbox.prune_requests(datetime.now(timezone.utc) - timedelta(hours=1)) == 0
+        assert inbox.prune_requests(datetime.now(timezone.utc) + timedelta(seconds=1)) == 1
+        assert inbox.get_request(old) is None
+
+    def test_prune_refuses_a_naive_cutoff(self, inbox: RequestInbox) -> None:
+        kept = inbox.put_request("signal", "wf", b"")
+        with pytest.raises(StoreError):
+            inbox.prune_requests(datetime.now() + timedelta(days=1))
+        assert inbox.get_request(kept) is not None
+
+    # -- refusals and concurrency ---------------------------------------------------
 
     @pytest.mark.parametrize("args", [("", None, b""), ("kind", 3, b""), ("kind", None, "text")])
-    def test_a_malformed_request_is_refused(self, store: EventStore, args) -> None:
+    def test_a_malformed_request_is_refused(self, inbox: RequestInbox, args) -> None:
         with pytest.raises(StoreError):
-            store.put_request(*args)
-        assert store.claim_requests("server", 10) == []
+            inbox.put_request(*args)
+        assert inbox.claim_requests("server", 10) == []
 
     @pytest.mark.parametrize("claimer, limit", [("", 1), ("server", 0), ("server", True)])
-    def test_a_malformed_claim_is_refused(self, store: EventStore, claimer, limit) -> None:
+    def test_a_malformed_claim_is_refused(self, inbox: RequestInbox, claimer, limit) -> None:
         with pytest.raises(StoreError):
-            store.claim_requests(claimer, limit)
+            inbox.claim_requests(claimer, limit)
 
-    def test_concurrent_threads_never_claim_the_same_request(self, store: EventStore) -> None:
+    def test_concurrent_threads_never_claim_the_same_request(self, inbox: RequestInbox) -> None:
         total = 200
         for i in range(total):
-            store.put_request("q", None, b"%d" % i)
+            inbox.put_request("q", None, b"%d" % i)
         claimed: dict[str, list[int]] = {"a": [], "b": [], "c": []}
         start = threading.Barrier(len(claimed))
 
         def claimer(tag: str) -> None:
             start.wait()
             while True:
-                got = store.claim_requests(tag, 3)
+                got = inbox.claim_requests(tag, 3)
                 if not got:
                     return
                 claimed[tag].extend(r.id for r in got)
@@ -116,25 +154,25 @@ class RequestInboxConformance:
 
     PROCESS_CLAIMER = textwrap.dedent("""
         import sys
-        from stores.url import open_store
-        store = open_store(sys.argv[1])
+        from stores import open_store
+        inbox = open_store(sys.argv[1])
         got = []
         while True:
-            batch = store.claim_requests(sys.argv[2], 2)
+            batch = inbox.claim_requests(sys.argv[2], 2)
             if not batch:
                 break
             got.extend(r.id for r in batch)
-        store.close()
+        inbox.close()
         print(" ".join(map(str, got)))
     """)
 
-    def test_concurrent_processes_never_claim_the_same_request(self, store: EventStore, tmp_path: Path) -> None:
-        url = self.store_url(tmp_path)
+    def test_concurrent_processes_never_claim_the_same_request(self, inbox: RequestInbox, tmp_path: Path) -> None:
+        url = self.inbox_url(tmp_path)
         if url is None:
-            pytest.skip("this store cannot be opened from another process (store_url returned None)")
+            pytest.skip("this inbox cannot be opened from another process (inbox_url returned None)")
         total = 300
         for i in range(total):
-            store.put_request("q", None, b"%d" % i)
+            inbox.put_request("q", None, b"%d" % i)
         env = dict(os.environ)
         package_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)

@@ -13,22 +13,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Sequence
 
-from .base import (
-    Append,
-    EventStore,
-    Request,
-    RunSummary,
-    StoredEvent,
-    TimerRow,
-    WorkflowFilter,
-    WorkflowSummary,
-    check_append,
-    check_claim,
-    check_request,
-    checksum,
-    verify,
-)
-from .errors import SequenceConflict, StoreError
+from ._checks import check_append, check_claim, check_cutoff, check_request, checksum, verify
+from .base import Append, EventStore, RunSummary, StoredEvent, TimerRow, WorkflowFilter, WorkflowSummary
+from .errors import SequenceConflict
+from .inbox import Request, RequestInbox
 
 
 def _utc(moment: datetime) -> datetime:
@@ -50,8 +38,8 @@ class _Workflow:
                                self.closed_at, len(self.runs), len(self.events))
 
 
-class InMemoryStore(EventStore):
-    """A process-local `EventStore`; the reference the SQL store is tested against."""
+class InMemoryStore(EventStore, RequestInbox):
+    """A process-local `EventStore` and `RequestInbox`; the reference the SQL store is tested against."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -119,10 +107,6 @@ class InMemoryStore(EventStore):
             wf = self._workflows.get(workflow_id)
             return wf.summary(workflow_id) if wf is not None else None
 
-    def list_workflow_ids(self) -> list[str]:
-        with self._lock:
-            return list(self._workflows)
-
     def list_active(self) -> list[WorkflowSummary]:
         with self._lock:
             active = [wf.summary(wid) for wid, wf in self._workflows.items() if wf.closed_at is None]
@@ -155,27 +139,13 @@ class InMemoryStore(EventStore):
 
     # -- timers ----------------------------------------------------------
 
-    def schedule_timer(self, workflow_id: str, timer_id: str, fire_at: datetime) -> None:
-        if fire_at.tzinfo is None:
-            raise StoreError(f"timer {timer_id!r} has a naive fire_at")
-        with self._lock:
-            self._timers[(workflow_id, timer_id)] = _utc(fire_at)
-
-    def cancel_timer(self, workflow_id: str, timer_id: str) -> None:
-        with self._lock:
-            self._timers.pop((workflow_id, timer_id), None)
-
     def _sorted_timers(self) -> list[TimerRow]:
         rows = [TimerRow(wid, tid, fire_at) for (wid, tid), fire_at in self._timers.items()]
         return sorted(rows, key=lambda t: (t.fire_at, t.workflow_id, t.timer_id))
 
-    def expired_timers(self, as_of: datetime) -> list[TimerRow]:
+    def all_timers(self) -> list[TimerRow]:
         with self._lock:
-            return [t for t in self._sorted_timers() if t.fire_at <= as_of]
-
-    def next_timer_due(self) -> datetime | None:
-        with self._lock:
-            return min(self._timers.values(), default=None)
+            return self._sorted_timers()
 
     def timers_of(self, workflow_id: str) -> list[TimerRow]:
         with self._lock:
@@ -224,6 +194,7 @@ class InMemoryStore(EventStore):
             return True
 
     def prune_requests(self, created_before: datetime) -> int:
+        check_cutoff(created_before)
         with self._lock:
             old = [i for i, r in self._requests.items() if r.created_at < created_before]
             for request_id in old:

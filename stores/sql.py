@@ -22,140 +22,42 @@ with round trips:
 
 Two writers racing on the same `expected_seq` therefore get exactly one
 winner, whether they are threads or processes. `_apply` plans those steps
-once for both backends; `_CoreWrites` and `_SqliteWrites` only execute them.
+once for both backends; `CoreWrites` and `SqliteWrites` (`stores._sqlwrites`) only execute them.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import threading
 from contextlib import contextmanager, nullcontext
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
-from sqlalchemy import Connection, bindparam, delete, func, inspect, select, update
+from sqlalchemy import bindparam, delete, func, inspect, select, update
 
 from . import _sqlhooks as hooks
+from ._checks import check_append, checksum, verify
 from ._sqlrequests import SqlRequestInbox
-from .base import (
-    Append,
-    EventStore,
-    RunSummary,
-    StoredEvent,
-    TimerRow,
-    WorkflowFilter,
-    WorkflowSummary,
-    check_append,
-    checksum,
-    verify,
+from ._sqlwrites import (
+    LOCK_KEYS,
+    PROGRESS_KEYS,
+    STATE_KEYS,
+    CoreWrites,
+    SqliteWrites,
+    Writes,
+    advance,
+    from_us,
+    to_us,
 )
+from .base import Append, EventStore, RunSummary, StoredEvent, TimerRow, WorkflowFilter, WorkflowSummary
 from .errors import SequenceConflict, StoreError
 from .schema import SCHEMA_VERSION, UPGRADABLE, aion_meta, events, metadata, timers, workflows
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_US = timedelta(microseconds=1)
 _RETRIES = 5
-_IN_CHUNK = 500  # ids per IN (...) list, well under every backend's parameter limit
 
 _SUMMARY_COLS = (workflows.c.workflow_id, workflows.c.workflow_type, workflows.c.status,
                  workflows.c.started_at_us, workflows.c.closed_at_us, workflows.c.run_count,
                  workflows.c.last_seq)
-_STATE_KEYS = ("workflow_type", "status", "closed", "started_at_us", "closed_at_us", "last_seq",
-               "run_count", "last_run_id")
-_LOCK_KEYS = ("workflow_id",) + _STATE_KEYS
-# What every append moves. An UPDATE setting only these leaves the indexed columns' index pages
-# alone (SQLite rewrites the index entry of every column in SET): 1 page per commit instead of 5.
-_PROGRESS_KEYS = ("last_seq", "run_count", "last_run_id")
-
-
-def _to_us(moment: datetime) -> int:
-    return (moment - _EPOCH) // _US
-
-
-def _from_us(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
-
-
-def _advance(workflow_id: str, row: dict[str, Any] | None, append: Append) -> dict[str, Any]:
-    """The workflow row after `append` (whose seq the caller already checked)."""
-    first, last = append.events[0], append.events[-1]
-    if row is None:
-        state = append.state
-        assert state is not None  # check_append requires a state on create
-        row = {"workflow_id": workflow_id, "workflow_type": state.workflow_type, "status": state.status,
-               "closed": False, "started_at_us": _to_us(first.recorded_at), "closed_at_us": None,
-               "last_seq": 0, "run_count": 0, "last_run_id": None}
-    else:
-        row = dict(row)
-    run_id, runs = row["last_run_id"], row["run_count"]
-    for ev in append.events:
-        if ev.run_id != run_id:
-            run_id, runs = ev.run_id, runs + 1
-    row.update(last_seq=last.seq, run_count=runs, last_run_id=run_id)
-    if append.state is not None:
-        row.update(workflow_type=append.state.workflow_type, status=append.state.status,
-                   closed=append.state.closed,
-                   closed_at_us=_to_us(last.recorded_at) if append.state.closed else None)
-    return row
-
-
-class _Writes(Protocol):
-    """Who executes `_apply`'s statements; rows are dicts keyed by bind name."""
-
-    def create(self, rows: list[dict[str, Any]]) -> set[str]:
-        """Insert the workflow rows that do not exist yet; return the ids inserted."""
-
-    def lock(self, ids: list[str]) -> Iterable[Sequence[Any]]:
-        """The stored rows (`_LOCK_KEYS` order) of those of `ids` that exist, locked until commit."""
-
-    def run(self, stmt: hooks.Prepared, rows: list[dict[str, Any]]) -> int | None:
-        """Execute `stmt` once per row; the rows it matched, or None when the driver cannot tell."""
-
-
-class _CoreWrites:
-    """`_Writes` through a SQLAlchemy connection (PostgreSQL)."""
-
-    def __init__(self, store: "SqlStore", conn: Connection) -> None:
-        self._s, self._conn = store, conn
-
-    def create(self, rows: list[dict[str, Any]]) -> set[str]:
-        return set(self._conn.execute(self._s._create_wf.stmt, rows).scalars())
-
-    def lock(self, ids: list[str]) -> Iterable[Sequence[Any]]:
-        for start in range(0, len(ids), _IN_CHUNK):
-            yield from self._conn.execute(self._s._lock_wf, {"ids": ids[start:start + _IN_CHUNK]})
-
-    def run(self, stmt: hooks.Prepared, rows: list[dict[str, Any]]) -> int | None:
-        result = stmt.run(self._conn, rows)
-        return result.rowcount if self._conn.dialect.supports_sane_multi_rowcount else None
-
-
-class _SqliteWrites:
-    """`_Writes` straight on a sqlite3 cursor inside `BEGIN IMMEDIATE` (SQLite's hot path).
-
-    That lock is the whole database's, so the rows `lock` reads cannot change before COMMIT.
-    """
-
-    def __init__(self, store: "SqlStore", cursor: sqlite3.Cursor) -> None:
-        self._s, self._cur = store, cursor
-
-    def create(self, rows: list[dict[str, Any]]) -> set[str]:
-        create, cur = self._s._create_wf, self._cur
-        # One row at a time: sqlite3's executemany drops the rows RETURNING gives.
-        return {row["workflow_id"] for row in rows if cur.execute(create.sql, create.params(row)).fetchall()}
-
-    def lock(self, ids: list[str]) -> Iterable[Sequence[Any]]:
-        if len(ids) == 1:  # the engine's usual append; a third of the cost of the json_each form
-            return self._cur.execute(self._s._lock_one_sqlite.sql, ids).fetchall()
-        return self._cur.execute(self._s._lock_many_sqlite.sql, (json.dumps(ids),)).fetchall()
-
-    def run(self, stmt: hooks.Prepared, rows: list[dict[str, Any]]) -> int | None:
-        return self._cur.executemany(stmt.sql, [stmt.params(row) for row in rows]).rowcount
-
-
 class SqlStore(SqlRequestInbox, EventStore):
-    """An `EventStore` in SQLite or PostgreSQL.
+    """An `EventStore` and `RequestInbox` in SQLite or PostgreSQL.
 
     Args:
         url: `sqlite:///path.db`, `sqlite://` (in memory, shared by the
@@ -199,11 +101,11 @@ class SqlStore(SqlRequestInbox, EventStore):
         wf, e, dialect = workflows.c, events.c, self._engine.dialect
         self._create_wf = hooks.Prepared(
             insert(workflows).on_conflict_do_nothing(index_elements=["workflow_id"]).returning(wf.workflow_id),
-            dialect, keys=_LOCK_KEYS)
+            dialect, keys=LOCK_KEYS)
         guarded = update(workflows).where(wf.workflow_id == bindparam("k_id"), wf.last_seq == bindparam("k_seq"))
-        self._update_wf = hooks.Prepared(guarded.values({k: bindparam(k + "_") for k in _STATE_KEYS}), dialect)
-        self._progress_wf = hooks.Prepared(guarded.values({k: bindparam(k + "_") for k in _PROGRESS_KEYS}), dialect)
-        locked = select(wf.workflow_id, *(wf[k] for k in _STATE_KEYS))
+        self._update_wf = hooks.Prepared(guarded.values({k: bindparam(k + "_") for k in STATE_KEYS}), dialect)
+        self._progress_wf = hooks.Prepared(guarded.values({k: bindparam(k + "_") for k in PROGRESS_KEYS}), dialect)
+        locked = select(wf.workflow_id, *(wf[k] for k in STATE_KEYS))
         self._lock_wf = (locked.where(wf.workflow_id.in_(bindparam("ids", expanding=True)))
                          .order_by(wf.workflow_id).with_for_update())
         if self._direct is not None:  # fixed statements; BEGIN IMMEDIATE is the lock
@@ -240,11 +142,11 @@ class SqlStore(SqlRequestInbox, EventStore):
     # -- the SQLite hot path: where the backends' execution differs ----------
 
     @contextmanager
-    def _direct_writes(self, action: str) -> Iterator[_SqliteWrites]:
+    def _direct_writes(self, action: str) -> Iterator[SqliteWrites]:
         """SQLite: `_apply`'s statements on the driver, in BEGIN IMMEDIATE under the write lock."""
         assert self._direct is not None
         with self._lock(write=True), self._direct.transaction(action) as cursor:
-            yield _SqliteWrites(self, cursor)
+            yield SqliteWrites(self, cursor)
 
     def _fetch(self, query: hooks.Prepared, params: dict[str, Any], action: str) -> list[Any]:
         """The rows of one hot SELECT: on the driver for SQLite, through SQLAlchemy otherwise."""
@@ -286,13 +188,13 @@ class SqlStore(SqlRequestInbox, EventStore):
         for attempt in range(_RETRIES):
             try:
                 with self._tx("appending events", write=True) as conn:
-                    return self._apply(_CoreWrites(self, conn), appends)
+                    return self._apply(CoreWrites(self, conn), appends)
             except hooks.RetryableConflict:
                 if attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
-    def _apply(self, db: _Writes, appends: Sequence[Append]) -> list[SequenceConflict | None]:
+    def _apply(self, db: Writes, appends: Sequence[Append]) -> list[SequenceConflict | None]:
         by_wf: dict[str, list[int]] = {}  # workflow id -> indexes of its appends, in order
         for index, append in enumerate(appends):
             by_wf.setdefault(append.workflow_id, []).append(index)
@@ -307,7 +209,7 @@ class SqlStore(SqlRequestInbox, EventStore):
                 if append.expected_seq != found or (append.expected_seq == 0 and row is not None):
                     outcome[index] = SequenceConflict(workflow_id, append.expected_seq, found)
                 else:
-                    row = _advance(workflow_id, row, append)
+                    row = advance(workflow_id, row, append)
                     won[index] = True
             return row
 
@@ -324,14 +226,14 @@ class SqlStore(SqlRequestInbox, EventStore):
                         outcome[index], won[index] = None, False
         rest = sorted(w for w in by_wf if w not in created)
         updates: dict[hooks.Prepared, list[dict[str, Any]]] = {self._update_wf: [], self._progress_wf: []}
-        stored = {r[0]: dict(zip(_LOCK_KEYS, r)) for r in db.lock(rest)} if rest else {}
+        stored = {r[0]: dict(zip(LOCK_KEYS, r)) for r in db.lock(rest)} if rest else {}
         for w in rest:
             before = stored.get(w)
             after = plan(w, before)
             if after is not before:
-                stmt = self._progress_wf if all(after[k] == before[k] for k in _STATE_KEYS
-                                                 if k not in _PROGRESS_KEYS) else self._update_wf
-                updates[stmt].append({**{k + "_": after[k] for k in _STATE_KEYS}, "k_id": w,
+                stmt = self._progress_wf if all(after[k] == before[k] for k in STATE_KEYS
+                                                 if k not in PROGRESS_KEYS) else self._update_wf
+                updates[stmt].append({**{k + "_": after[k] for k in STATE_KEYS}, "k_id": w,
                                       "k_seq": before["last_seq"]})
         for stmt, rows in updates.items():
             matched = db.run(stmt, rows) if rows else None
@@ -341,9 +243,9 @@ class SqlStore(SqlRequestInbox, EventStore):
         self._write_winners(db, [a for a, ok in zip(appends, won) if ok])
         return outcome
 
-    def _write_winners(self, db: _Writes, appends: list[Append]) -> None:
+    def _write_winners(self, db: Writes, appends: list[Append]) -> None:
         rows = [{"workflow_id": ev.workflow_id, "seq": ev.seq, "run_id": ev.run_id, "type": ev.type,
-                 "recorded_at_us": _to_us(ev.recorded_at), "data": bytes(ev.data), "crc": checksum(ev.data)}
+                 "recorded_at_us": to_us(ev.recorded_at), "data": bytes(ev.data), "crc": checksum(ev.data)}
                 for a in appends for ev in a.events]
         if rows:
             db.run(self._insert_events, rows)
@@ -353,7 +255,7 @@ class SqlStore(SqlRequestInbox, EventStore):
             for timer_id in a.cancel_timers:
                 final[(a.workflow_id, timer_id)] = None
             for t in a.schedule_timers:
-                final[(t.workflow_id, t.timer_id)] = _to_us(t.fire_at)
+                final[(t.workflow_id, t.timer_id)] = to_us(t.fire_at)
         puts = [{"workflow_id": w, "timer_id": t, "fire_at_us": us} for (w, t), us in final.items() if us is not None]
         cuts = [{"k_wf": w, "k_tid": t} for (w, t), us in final.items() if us is None]
         if puts:
@@ -376,7 +278,7 @@ class SqlStore(SqlRequestInbox, EventStore):
             raise StoreError(f"event seq {seq!r} of workflow {workflow_id!r} has columns of the wrong "
                              f"type; the row is corrupted: restore the store from a backup")
         try:
-            recorded_at = _from_us(recorded_at_us)
+            recorded_at = from_us(recorded_at_us)
         except OverflowError as exc:
             raise StoreError(f"event seq {seq} of workflow {workflow_id!r} has an impossible timestamp "
                              f"{recorded_at_us}; restore the store from a backup") from exc
@@ -391,7 +293,7 @@ class SqlStore(SqlRequestInbox, EventStore):
         with self._tx("reading a run chain") as conn:
             rows = conn.execute(stmt).all()
         try:
-            return [RunSummary(run_id, lo, hi, _from_us(start), _from_us(end)) for run_id, lo, hi, start, end in rows]
+            return [RunSummary(run_id, lo, hi, from_us(start), from_us(end)) for run_id, lo, hi, start, end in rows]
         except (TypeError, OverflowError) as exc:
             raise StoreError(f"the runs of workflow {workflow_id!r} have corrupted timestamps; "
                              f"restore the store from a backup") from exc
@@ -405,8 +307,8 @@ class SqlStore(SqlRequestInbox, EventStore):
         out = []
         for wid, wtype, status, started, closed_at, runs, last_seq in rows:
             try:
-                out.append(WorkflowSummary(wid, wtype, status, _from_us(started),
-                                           None if closed_at is None else _from_us(closed_at), runs, last_seq))
+                out.append(WorkflowSummary(wid, wtype, status, from_us(started),
+                                           None if closed_at is None else from_us(closed_at), runs, last_seq))
             except (TypeError, OverflowError) as exc:
                 raise StoreError(f"the metadata row of workflow {wid!r} is corrupted; "
                                  f"restore the store from a backup") from exc
@@ -415,10 +317,6 @@ class SqlStore(SqlRequestInbox, EventStore):
     def get_summary(self, workflow_id: str) -> WorkflowSummary | None:
         found = self._to_summaries(self._fetch(self._summary, {"wid": workflow_id}, "reading a workflow"))
         return found[0] if found else None
-
-    def list_workflow_ids(self) -> list[str]:
-        with self._tx("listing workflows") as conn:
-            return list(conn.execute(select(workflows.c.workflow_id).order_by(workflows.c.id)).scalars())
 
     def list_active(self) -> list[WorkflowSummary]:
         wf = workflows.c
@@ -437,7 +335,7 @@ class SqlStore(SqlRequestInbox, EventStore):
                   (filter.closed_after, wf.closed_at_us, True), (filter.closed_before, wf.closed_at_us, False))
         for moment, column, lower in bounds:
             if moment is not None:
-                stmt = stmt.where(column >= _to_us(moment) if lower else column <= _to_us(moment))
+                stmt = stmt.where(column >= to_us(moment) if lower else column <= to_us(moment))
         stmt = stmt.order_by(wf.started_at_us.desc(), wf.workflow_id).offset(filter.offset or None)
         if filter.limit is not None:
             stmt = stmt.limit(filter.limit)
@@ -445,33 +343,17 @@ class SqlStore(SqlRequestInbox, EventStore):
 
     # -- timers ----------------------------------------------------------
 
-    def schedule_timer(self, workflow_id: str, timer_id: str, fire_at: datetime) -> None:
-        if fire_at.tzinfo is None:
-            raise StoreError(f"timer {timer_id!r} has a naive fire_at")
-        with self._tx("scheduling a timer", write=True) as conn:
-            conn.execute(self._upsert_timer.stmt, {"workflow_id": workflow_id, "timer_id": timer_id,
-                                                   "fire_at_us": _to_us(fire_at)})
-
-    def cancel_timer(self, workflow_id: str, timer_id: str) -> None:
-        with self._tx("cancelling a timer", write=True) as conn:
-            conn.execute(self._delete_timer.stmt, {"k_wf": workflow_id, "k_tid": timer_id})
-
     def _timers(self, stmt: Any, action: str) -> list[TimerRow]:
         t = timers.c
         with self._tx(action) as conn:
             rows = conn.execute(stmt.order_by(t.fire_at_us, t.workflow_id, t.timer_id)).all()
         try:
-            return [TimerRow(w, tid, _from_us(us)) for w, tid, us in rows]
+            return [TimerRow(w, tid, from_us(us)) for w, tid, us in rows]
         except (TypeError, OverflowError) as exc:
             raise StoreError(f"a timer row is corrupted ({exc}); restore the store from a backup") from exc
 
-    def expired_timers(self, as_of: datetime) -> list[TimerRow]:
-        return self._timers(select(timers).where(timers.c.fire_at_us <= _to_us(as_of)), "reading expired timers")
-
-    def next_timer_due(self) -> datetime | None:
-        with self._tx("reading the next timer") as conn:
-            us = conn.execute(select(func.min(timers.c.fire_at_us))).scalar()
-        return None if us is None else _from_us(us)
+    def all_timers(self) -> list[TimerRow]:
+        return self._timers(select(timers), "reading timers")
 
     def timers_of(self, workflow_id: str) -> list[TimerRow]:
         return self._timers(select(timers).where(timers.c.workflow_id == workflow_id), "reading timers")

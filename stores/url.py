@@ -9,7 +9,7 @@ _FORMS = "sqlite:///path.db, sqlite:// (SQLite in memory), postgresql+psycopg://
 
 
 def open_store(url: str = "sqlite:///aion.db", *, durability: str = "process") -> EventStore:
-    """Open the store a URL names.
+    """Open the store a URL names: an `EventStore` that is also a `RequestInbox`.
 
     Args:
         url: `sqlite:///path.db`, `sqlite://`, `postgresql+psycopg://user@host/db`,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Iterator
 
 from stores.base import EventStore, TimerRow, WorkflowSummary
@@ -28,8 +27,6 @@ from ..ids import new_run_id
 from .activities import ActivityRunner, InlineActivityRunner
 from .clock import SYSTEM_CLOCK, SkippingClock, SystemClock
 from .timers import TimerWheel
-
-_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 
 @contextmanager
@@ -135,4 +132,4 @@ class RuntimeContext:
 
     def all_timers(self) -> list[TimerRow]:
         with store_errors():
-            return self.store.expired_timers(_FAR_FUTURE)
+            return self.store.all_timers()

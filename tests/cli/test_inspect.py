@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import aion_actors as aion
+import stores
 from aion_actors import workflow
 from aion_actors.cli import main
 from tests.cli import shop
@@ -127,6 +128,46 @@ def test_commands_reach_an_engine_serving_requests_in_another_thread(url):
     # engine.close() stopped the request server: with nobody serving, requests time out, recording nothing.
     late = invoke("start", "order", "--id", "o-10", "--store", url, "--timeout", "0.2")
     assert late.exit_code == 4
+
+
+class HistoriesOnly(stores.EventStore):
+    """A third-party store that implements `EventStore` and no `RequestInbox` (as it may)."""
+
+    def __init__(self) -> None:
+        self._inner = stores.InMemoryStore()
+
+    def append_batch(self, appends):
+        return self._inner.append_batch(appends)
+
+    def read_history_from(self, workflow_id, from_seq):
+        return self._inner.read_history_from(workflow_id, from_seq)
+
+    def read_run_chain(self, workflow_id):
+        return self._inner.read_run_chain(workflow_id)
+
+    def get_summary(self, workflow_id):
+        return self._inner.get_summary(workflow_id)
+
+    def list_active(self):
+        return self._inner.list_active()
+
+    def query(self, filter=stores.WorkflowFilter()):
+        return self._inner.query(filter)
+
+    def all_timers(self):
+        return self._inner.all_timers()
+
+    def timers_of(self, workflow_id):
+        return self._inner.timers_of(workflow_id)
+
+
+def test_an_engine_on_a_store_without_an_inbox_refuses_to_serve_requests():
+    with pytest.raises(aion.InvalidArgument, match="does not implement stores.RequestInbox"):
+        aion.Engine(store=HistoriesOnly(), workflows=[sums], activities=[add], serve_requests=True)
+    with aion.Engine(store=HistoriesOnly(), workflows=[sums], activities=[add]) as engine:
+        with pytest.raises(aion.InvalidArgument, match="has no request inbox"):
+            engine.serve_requests()
+        assert engine.start(sums, 3, id="no-inbox").result(timeout=10) == 3  # the engine itself works on
 
 
 def test_the_entry_point_prints_one_line_for_an_unknown_workflow(tmp_path, url):

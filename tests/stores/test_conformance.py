@@ -1,4 +1,4 @@
-"""The store conformance suite on every bundled backend."""
+"""The conformance suites (`EventStore`, `RequestInbox`) on every bundled backend."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import create_engine, update
 from sqlalchemy.pool import NullPool
 
-from stores import EventStore, InMemoryStore
-from stores.conformance import EventStoreConformance
+from stores import EventStore, EventStoreConformance, InMemoryStore, RequestInbox, RequestInboxConformance
 from stores.schema import events
 from stores.sql import SqlStore
 
@@ -70,9 +69,12 @@ class TestSqliteMemoryStore(EventStoreConformance):
         _corrupt_with(store._engine, workflow_id, seq)  # the in-memory database lives in that engine
 
 
+_NEEDS_POSTGRES = pytest.mark.skipif(not POSTGRES_URL, reason="set AION_TEST_POSTGRES_URL to run the PostgreSQL "
+                                                                "conformance suite (.ci/run does)")
+
+
 @pytest.mark.postgres
-@pytest.mark.skipif(not POSTGRES_URL, reason="set AION_TEST_POSTGRES_URL to run the PostgreSQL "
-                                              "conformance suite (.ci/run does)")
+@_NEEDS_POSTGRES
 class TestPostgresStore(EventStoreConformance):
     @pytest.fixture(autouse=True)
     def _fresh_database(self, postgres_url: str) -> None:
@@ -90,3 +92,35 @@ class TestPostgresStore(EventStoreConformance):
             _corrupt_with(engine, workflow_id, seq)
         finally:
             engine.dispose()
+
+
+class TestInMemoryRequestInbox(RequestInboxConformance):
+    def make_inbox(self, tmp_path: Path) -> RequestInbox:
+        return InMemoryStore()
+
+
+class TestSqliteFileRequestInbox(RequestInboxConformance):
+    def make_inbox(self, tmp_path: Path) -> RequestInbox:
+        return SqlStore(self.inbox_url(tmp_path))
+
+    def inbox_url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path}/aion.db"
+
+
+class TestSqliteMemoryRequestInbox(RequestInboxConformance):
+    def make_inbox(self, tmp_path: Path) -> RequestInbox:
+        return SqlStore("sqlite://")
+
+
+@pytest.mark.postgres
+@_NEEDS_POSTGRES
+class TestPostgresRequestInbox(RequestInboxConformance):
+    @pytest.fixture(autouse=True)
+    def _fresh_database(self, postgres_url: str) -> None:
+        self._url = postgres_url
+
+    def make_inbox(self, tmp_path: Path) -> RequestInbox:
+        return SqlStore(self._url)
+
+    def inbox_url(self, tmp_path: Path) -> str:
+        return self._url

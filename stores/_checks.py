@@ -1,0 +1,76 @@
+"""The checks every bundled store applies, in one place (private: not part of the contract).
+
+A store of your own may validate however it likes; the conformance suites say
+what must be refused.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+
+from .base import Append, StoredEvent
+from .errors import StoreError
+
+
+def check_append(append: Append) -> None:
+    """The validation every store applies before writing (one validator, one place)."""
+    if append.expected_seq < 0:
+        raise StoreError(f"expected_seq must be >= 0, got {append.expected_seq}")
+    if not append.events:
+        raise StoreError(f"append to workflow {append.workflow_id!r} has no events")
+    for offset, event in enumerate(append.events, start=1):
+        if event.workflow_id != append.workflow_id:
+            raise StoreError(
+                f"event seq {event.seq} belongs to workflow {event.workflow_id!r}, "
+                f"not {append.workflow_id!r}"
+            )
+        if event.seq != append.expected_seq + offset:
+            raise StoreError(
+                f"non-contiguous append to workflow {append.workflow_id!r}: event {offset} has seq "
+                f"{event.seq}, expected {append.expected_seq + offset}"
+            )
+        if event.recorded_at.tzinfo is None:
+            raise StoreError(f"event seq {event.seq} of {append.workflow_id!r} has a naive recorded_at")
+    if append.expected_seq == 0 and append.state is None:
+        raise StoreError(f"creating workflow {append.workflow_id!r} needs a WorkflowState")
+    for timer in append.schedule_timers:
+        if timer.workflow_id != append.workflow_id:
+            raise StoreError(f"timer {timer.timer_id!r} belongs to {timer.workflow_id!r}, not {append.workflow_id!r}")
+        if timer.fire_at.tzinfo is None:
+            raise StoreError(f"timer {timer.timer_id!r} has a naive fire_at")
+
+
+def checksum(data: bytes) -> int:
+    """CRC32 kept beside each event so a damaged row is caught on read."""
+    return zlib.crc32(data)
+
+
+def verify(event: StoredEvent, stored_checksum: int | None) -> StoredEvent:
+    if stored_checksum is None or not isinstance(event.data, (bytes, bytearray)) or checksum(bytes(event.data)) != stored_checksum:
+        raise StoreError(
+            f"event seq {event.seq} of workflow {event.workflow_id!r} is corrupted "
+            f"(checksum mismatch); restore the store from a backup"
+        )
+    return event
+
+
+def check_request(kind: object, workflow_id: object, body: object) -> None:
+    if not isinstance(kind, str) or not kind:
+        raise StoreError(f"a request kind must be a non-empty string, got {kind!r}")
+    if workflow_id is not None and not isinstance(workflow_id, str):
+        raise StoreError(f"a request's workflow id must be a string or None, got {workflow_id!r}")
+    if not isinstance(body, (bytes, bytearray)):
+        raise StoreError(f"a request body must be bytes, got {type(body).__name__}")
+
+
+def check_claim(claimer: object, limit: object) -> None:
+    if not isinstance(claimer, str) or not claimer:
+        raise StoreError(f"a claimer must be a non-empty string, got {claimer!r}")
+    if type(limit) is not int or limit < 1:
+        raise StoreError(f"a claim limit must be an int >= 1, got {limit!r}")
+
+
+def check_cutoff(created_before: object) -> None:
+    if not isinstance(created_before, datetime) or created_before.tzinfo is None:
+        raise StoreError(f"prune_requests needs a timezone-aware datetime, got {created_before!r}")

@@ -1,0 +1,62 @@
+"""The names `stores` offers store users and implementers, pinned."""
+
+import subprocess
+import sys
+
+import stores
+
+PUBLIC = [
+    "Append",
+    "EventStore",
+    "EventStoreConformance",
+    "InMemoryStore",
+    "Request",
+    "RequestInbox",
+    "RequestInboxConformance",
+    "RunSummary",
+    "SequenceConflict",
+    "StoreError",
+    "StoredEvent",
+    "TimerRow",
+    "WorkflowFilter",
+    "WorkflowState",
+    "WorkflowSummary",
+    "open_store",
+]
+
+
+def test_the_public_names_are_exactly_these():
+    assert stores.__all__ == PUBLIC
+    for name in PUBLIC:
+        assert getattr(stores, name) is not None, name
+
+
+def test_the_event_store_contract_is_what_the_engine_uses():
+    assert stores.EventStore.__abstractmethods__ == {
+        "append_batch", "read_history_from", "read_run_chain", "get_summary", "list_active", "query",
+        "all_timers", "timers_of",
+    }
+
+
+def test_the_request_inbox_is_a_contract_of_its_own():
+    assert stores.RequestInbox.__abstractmethods__ == {
+        "put_request", "claim_requests", "answer_request", "get_request", "withdraw_request", "prune_requests",
+    }
+    assert not issubclass(stores.EventStore, stores.RequestInbox)
+    assert not issubclass(stores.RequestInbox, stores.EventStore)
+    store = stores.open_store("memory:")
+    assert isinstance(store, stores.EventStore) and isinstance(store, stores.RequestInbox)
+
+
+def test_importing_stores_does_not_import_pytest_or_sqlalchemy():
+    # The engine imports `stores` in production, where the conformance suites' pytest is absent.
+    code = "import sys, stores; print(sorted(m for m in ('pytest', 'sqlalchemy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    import pytest
+
+    with pytest.raises(AttributeError):
+        stores.list_workflow_ids  # noqa: B018
