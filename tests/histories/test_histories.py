@@ -9,6 +9,9 @@ that exist in users' stores: fix the change, never the file.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -91,3 +94,26 @@ def test_a_failed_run_replays_from_another_checkout(tmp_path):
     module = wire.load(str(moved))
     assert str(tmp_path) not in [e.event.failure.traceback for e in history if e.type_name == "WorkflowFailed"][0]
     replay(_runs(history)[0], module.rejects, activities=wire.activities(module))
+
+
+def test_record_script_still_records_what_the_test_reads(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(wire.ROOT)}
+    done = subprocess.run([sys.executable, str(wire.HERE / "record.py"), "--only", "01_hello", "--only", "extras",
+                           "--out", str(tmp_path / "new"), "--allow-dirty"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    written = sorted((tmp_path / "new").glob("*.jsonl"))
+    assert {json.loads(p.read_text().partition("\n")[0])["scenario"] for p in written} == {"01_hello", "extras"}
+    for path in written:
+        test_history_decodes_and_replays(path)
+
+
+def test_record_script_never_rewrites_a_version_directory(tmp_path):
+    existing = tmp_path / "old"
+    existing.mkdir()
+    (existing / "01_hello.hello.1.jsonl").write_text("{}\n")
+    env = {**os.environ, "PYTHONPATH": str(wire.ROOT)}
+    done = subprocess.run([sys.executable, str(wire.HERE / "record.py"), "--out", str(existing), "--allow-dirty"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "never rewritten" in done.stderr
+    assert (existing / "01_hello.hello.1.jsonl").read_text() == "{}\n"
