@@ -63,9 +63,21 @@ from thespian.system.messages.status import Thespian_StatusReq, Thespian_SystemS
 
 from ..errors import AionError, InvalidArgument
 from .simplebase import patch_simple_base
+from .thespian_pin import ReadsGlobals, Replaced, require
 from .procs import all_processes, is_running, listening_sockets, proc_stat
 
 log = logging.getLogger("aion_actors.runtime.system")
+
+# What this module replaces in Thespian: the one property every IP socket takes its bind address
+# from, and the log file globals `thesplog` reads (set here per system, and after each fork).
+SHAPE = [
+    Replaced(_ipbase.IPActorAddress, "bindArgs", "(self)",
+             "b6bb15fd3f34d81befb65c4e1f60c9249f3c7b8dec0ef21dd4ea78d07a416cf6"),
+    ReadsGlobals(_thesplog_state, ("_thesplog_file", "_thesplog_old_file")),
+    Replaced(_thesplog_state, "thesplog", "(msg, *args, **kw)",
+             "36ec828f54673d4ea51c42547a65c5311edb107b49bc3f861f1be4b19480752f"),
+]
+require(__name__, SHAPE)
 
 RUNTIMES = ("inprocess", "local")
 LOOPBACK = "127.0.0.1"
