@@ -10,7 +10,8 @@ import aion_actors as aion
 from aion_actors import activity, workflow
 
 from tests.engine.conftest import record_effect as bump
-from tests.engine.test_activity_timeouts import events_of, wait_for
+from tests.engine.test_activity_timeouts import events_of
+from tests.waiting import wait_for
 
 
 @activity.defn
