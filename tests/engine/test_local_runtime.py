@@ -109,8 +109,10 @@ def test_processes_exit_when_the_engine_is_sigkilled(tmp_path):
         import aion_actors as aion
         from tests.engine.test_local_runtime import waiter
         engine = aion.Engine(store="sqlite:///{tmp_path}/k.db", runtime="local", workflows=[waiter]).open()
-        engine.start(waiter, id="k")
-        time.sleep(1)
+        try:  # answered by the run's own process: every actor of this run is up
+            engine.start(waiter, id="k").query("up")
+        except aion.UnknownQuery:
+            pass
         open({str(pids_file)!r}, "w").write(" ".join(map(str, engine._driver.system_handle.pids())))
         time.sleep(600)
     """)
