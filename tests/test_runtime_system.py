@@ -247,11 +247,11 @@ def test_engine_sigkill_takes_its_system_along(tmp_path):
                                   env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True)
     pids: set[int] = set()
     try:
-        deadline = time.monotonic() + 60
-        while not pid_file.exists():
+        def started() -> bool:
             assert engine.poll() is None, (tmp_path / "err").read_text()
-            assert time.monotonic() < deadline, "engine did not start its system"
-            time.sleep(0.05)
+            return pid_file.exists()
+
+        wait_for(started, "the engine to start its system", 60, every=0.05)
         pids = {int(p) for p in pid_file.read_text().split()}
         assert len(pids) >= 8  # admin, logger, 2 parents, 4 children
         os.kill(engine.pid, signal.SIGKILL)  # that process only, not its group

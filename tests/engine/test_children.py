@@ -1,11 +1,10 @@
 """Child workflows: record-then-spawn, results recorded in the parent, links on close."""
 
-import time
-
 import pytest
 
 import aion_actors as aion
 from aion_actors import activity, workflow
+from tests.waiting import wait_for
 
 
 @activity.defn
@@ -56,14 +55,14 @@ async def pinger(target: str) -> str:
     return "sent"
 
 
-def eventually_exists(engine, workflow_id, timeout=10.0):
-    deadline = time.time() + timeout
-    while True:
+def eventually_exists(engine, workflow_id):
+    def handle():
         try:
             return engine.get_handle(workflow_id)
         except aion.WorkflowNotFound:
-            assert time.time() < deadline, f"{workflow_id} was never started"
-            time.sleep(0.02)
+            return None
+
+    return wait_for(handle, f"{workflow_id} to be started")
 
 
 def test_fan_out_and_in(make_engine):
