@@ -318,10 +318,10 @@ def test_process_executor_refuses_what_cannot_be_imported_by_name():
 
 @workflow.defn
 async def timer_loses_race() -> list:
-    t = workflow.start_timer("t", 0.3)
+    t = workflow.start_timer("t", 2.0)  # room for the signal sent at start to win, even on a loaded machine
     await workflow.race([workflow.receive("go"), t])
     # Due after t: the wheel fires timers in due order, so a t still armed would fire first.
-    await workflow.sleep(0.6)
+    await workflow.sleep(2.2)
     await workflow.receive("finish")
     return [t.timer_id]
 
