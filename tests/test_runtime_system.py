@@ -18,6 +18,7 @@ from aion_actors.runtime import system as system_mod
 from aion_actors.runtime.procs import listening_sockets
 from aion_actors.runtime.system import ActorSystemStartError, open_actor_system
 from tests.runtime_actors import Echo, Parent
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -246,11 +247,11 @@ def test_engine_sigkill_takes_its_system_along(tmp_path):
                                   env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True)
     pids: set[int] = set()
     try:
-        deadline = time.monotonic() + 60
-        while not pid_file.exists():
+        def started() -> bool:
             assert engine.poll() is None, (tmp_path / "err").read_text()
-            assert time.monotonic() < deadline, "engine did not start its system"
-            time.sleep(0.05)
+            return pid_file.exists()
+
+        wait_for(started, "the engine to start its system", 60, every=0.05)
         pids = {int(p) for p in pid_file.read_text().split()}
         assert len(pids) >= 8  # admin, logger, 2 parents, 4 children
         os.kill(engine.pid, signal.SIGKILL)  # that process only, not its group
@@ -288,8 +289,9 @@ def test_orphans_of_a_killed_parent_actor_still_end_at_shutdown():
         parent = handle.system.createActor(Parent)
         children = handle.system.ask(parent, ("spawn", 2), 10)
         child_pids = {handle.system.ask(c, "pid", 10) for c in children}
-        os.kill(handle.system.ask(parent, "pid", 10), signal.SIGKILL)
-        time.sleep(0.2)
+        parent_pid = handle.system.ask(parent, "pid", 10)
+        os.kill(parent_pid, signal.SIGKILL)
+        wait_for(lambda: not running(parent_pid), "the parent actor's process to die")
         assert all(running(p) for p in child_pids)  # Thespian leaves them running
         assert child_pids <= handle.pids()  # but they are still counted as this system's
     finally:

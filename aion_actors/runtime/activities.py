@@ -97,6 +97,15 @@ class RunningAttempt:
     def __init__(self) -> None:
         self.beats: collections.deque[Heartbeat] = collections.deque()
         self.outcome: AttemptDone | None = None
+        self._ended = threading.Event()
+
+    def end(self, outcome: AttemptDone) -> None:
+        self.outcome = outcome
+        self._ended.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Block until the attempt's code has ended, at most `timeout` seconds; whether it has."""
+        return self._ended.wait(timeout)
 
     def take_beats(self) -> list[Heartbeat]:
         beats = []
@@ -110,7 +119,7 @@ class InlineActivityRunner(_Attempts):
         running = RunningAttempt()
         definition = self.registry.activity(attempt.activity_type)
         if definition is None:
-            running.outcome = self._unknown(attempt)
+            running.end(self._unknown(attempt))
             return running
         ctx = self._context(attempt, running.beats.append)
         fn = definition.fn
@@ -120,7 +129,7 @@ class InlineActivityRunner(_Attempts):
             call = lambda: fn(*self._args(fn, attempt))  # noqa: E731
 
         def run() -> None:
-            running.outcome = self._done(attempt, ctx, call)
+            running.end(self._done(attempt, ctx, call))
 
         # A daemon: when the actor exits (or is killed past the grace) nothing waits for the code.
         threading.Thread(target=run, name="aion-attempt", daemon=True).start()

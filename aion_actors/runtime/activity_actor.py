@@ -7,13 +7,15 @@ there, and the actor polls it for heartbeats and the outcome, so that it
 keeps serving its mailbox meanwhile. Either way it reports heartbeats and
 the outcome to its parent and then exits. Told to stop (`CancelAttempt`),
 it cancels the attempt; in a process of its own, an attempt still running
-after the grace period is killed with that process.
+after the grace period is killed with that process, and its actor told to
+exit meanwhile (its run ended) waits out the rest of the grace first.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from datetime import timedelta
 
 from thespian.actors import Actor, ActorExitRequest, WakeupMessage
@@ -30,6 +32,7 @@ _POLL, _KILL = "poll", "kill"
 class ActivityActor(Actor):
     key: tuple | None = None
     running: RunningAttempt | None = None
+    kill_at: float | None = None  # monotonic: when an attempt told to stop is killed
 
     def receiveMessage(self, msg, sender):
         if isinstance(msg, RunAttempt):
@@ -52,12 +55,19 @@ class ActivityActor(Actor):
             elif msg.payload == _KILL and self.running.outcome is None:
                 # The attempt ignored its cancellation for the whole grace period.
                 os.kill(os.getpid(), signal.SIGKILL)
-        elif isinstance(msg, (CancelAttempt, ActorExitRequest)) and self.key is not None:
-            self.runner.cancel(self.key, getattr(msg, "reason", "") or "the attempt's run stopped")
-            if isinstance(msg, CancelAttempt) and self.running is not None:
+        elif isinstance(msg, CancelAttempt) and self.key is not None:
+            self.runner.cancel(self.key, msg.reason or "the attempt's run stopped")
+            if self.running is not None and self.kill_at is None:
+                self.kill_at = time.monotonic() + self.runner.cancel_grace
                 self.wakeupAfter(timedelta(seconds=self.runner.cancel_grace), _KILL)
-            elif isinstance(msg, ActorExitRequest):
-                self.runner.forget(self.key)  # stopped with its run: nobody waits for this attempt now
+        elif isinstance(msg, ActorExitRequest) and self.key is not None:
+            self.runner.cancel(self.key, "the attempt's run stopped")
+            if self.running is not None and self.kill_at is not None:
+                # A run that ends tells its attempts to stop, then exits at once, and its attempts'
+                # actors with it: exiting now would kill the code before it saw the request,
+                # taking the grace it was promised.
+                self.running.wait(max(0.0, self.kill_at - time.monotonic()))
+            self.runner.forget(self.key)  # stopped with its run: nobody waits for this attempt now
 
     def _poll(self) -> None:
         for beat in self.running.take_beats():

@@ -218,6 +218,10 @@ class WorkflowActor(SupervisedActivities, Actor):
 
     def _act(self, event: ev.HistoryEvent) -> None:
         e = event.event
+        if event.run_id != self.instance.info.run_id and isinstance(e, _ENDED_WITH_THEIR_RUN):
+            # Committed after the run continued as new: that run's attempts and timers ended
+            # with it, and the next run reuses their ids (activity 1, timer "1:t").
+            return
         if isinstance(e, ev.ActivityStarted):
             self._dispatch(e.activity_id, e.attempt)
         elif isinstance(e, ev.TimerStarted):
@@ -284,6 +288,8 @@ class WorkflowActor(SupervisedActivities, Actor):
         if self.instance is not None:
             self.instance.close()
 
+
+_ENDED_WITH_THEIR_RUN = (ev.ActivityStarted, ev.TimerStarted, ev.TimerCancelled)
 
 _HANDLERS = {
     InitWorkflow: WorkflowActor._init,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 
 from rich.console import Console
 
 import aion_actors as aion
 from aion_actors import activity, workflow
 from aion_actors.cli.commands_watch import Follower
+from tests.waiting import wait_for
 
 release = threading.Event()
 
@@ -32,8 +32,7 @@ def test_heartbeat_details_drive_a_progress_bar(tmp_path):
     screen = io.StringIO()
     with aion.Engine(store=f"sqlite:///{tmp_path}/aion.db", workflows=[cruncher], activities=[crunch]) as engine:
         handle = engine.start(cruncher, 10, id="c-1")
-        while "ActivityHeartbeat" not in [e.type_name for e in handle.history()]:
-            time.sleep(0.01)
+        wait_for(lambda: "ActivityHeartbeat" in [e.type_name for e in handle.history()], "a heartbeat to be recorded")
         follower = Follower(engine.store, ["c-1"], Console(file=screen, force_terminal=True, width=120), False)
         with follower.live():
             shown = follower.poll()

@@ -10,7 +10,8 @@ import aion_actors as aion
 from aion_actors import activity, workflow
 
 from tests.engine.conftest import record_effect as bump
-from tests.engine.test_activity_timeouts import events_of, wait_for
+from tests.engine.test_activity_timeouts import events_of
+from tests.waiting import wait_for
 
 
 @activity.defn
@@ -81,7 +82,23 @@ async def loses_to_stubborn(name: str) -> str:
     return "done"
 
 
-ACTIVITIES = [patient, patient_async, cleanup, stubborn]
+@activity.defn
+def cleans_up_slowly(name: str) -> None:
+    bump(f"{name} started")
+    while not activity.is_cancelled():
+        time.sleep(0.02)
+    time.sleep(0.3)  # cleanup work: far longer than a run takes to exit, far shorter than the grace
+    bump(f"{name} cleaned up")
+
+
+@workflow.defn
+async def ends_with_an_attempt_running(name: str) -> str:
+    workflow.execute_activity(cleans_up_slowly, name)  # scheduled, never awaited
+    await workflow.receive("finish")
+    return "done"
+
+
+ACTIVITIES = [patient, patient_async, cleanup, stubborn, cleans_up_slowly]
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
@@ -125,6 +142,18 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
     except OSError:
         return False
+
+
+def test_an_attempt_its_run_left_running_gets_the_grace_to_clean_up_after_the_run_ends(make_engine, effects):
+    # The ended run tells the attempt to stop, then its actor exits at once, taking the attempt's
+    # actor along: on "local" that used to kill the attempt's process before the code saw the request.
+    engine = make_engine([ends_with_an_attempt_running], ACTIVITIES)
+    handle = engine.start(ends_with_an_attempt_running, "left")
+    wait_for(lambda: effects.count("left started") == 1, "the attempt to start")
+    handle.signal("finish")
+    assert handle.result(timeout=30) == "done"
+    wait_for(lambda: effects.count("left cleaned up") == 1, "the attempt to finish its cleanup")
+    assert events_of(handle, "ActivityCompleted") == [] and events_of(handle, "ActivityFailed") == []
 
 
 def test_an_attempt_that_ignores_cancellation_is_killed_after_the_grace(store_url, effects):

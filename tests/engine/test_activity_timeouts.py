@@ -8,13 +8,7 @@ import aion_actors as aion
 from aion_actors import activity, workflow
 
 from tests.engine.conftest import record_effect as bump
-
-
-def wait_for(predicate, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what}: not reached in {timeout}s"
-        time.sleep(0.02)
+from tests.waiting import wait_for
 
 
 def hang_until_cancelled(name: str) -> None:
@@ -118,7 +112,10 @@ def test_schedule_to_close_stops_the_retries_and_the_workflow_sees_the_timeout(m
     assert all(f.kind == "retryable" and f.failure.type == "ConnectionError" for f in failed[:-1])
     started = events_of(handle, "ActivityStarted")
     assert len(started) >= 2
-    time.sleep(0.5)  # no attempt after the deadline (the last one may be cut off before its code ran)
+    # No attempt after the deadline (the last one may be cut off before its code ran). Once the
+    # engine is closed, no attempt of it runs or records anything more: what is there is final.
+    engine.close()
+    handle = make_engine([schedule_to_close], [always_down]).get_handle(handle.workflow_id)
     assert effects.count("s2c") <= len(started) == len(events_of(handle, "ActivityStarted"))
     assert handle.describe().pending_timers == ()
 
@@ -182,3 +179,28 @@ def test_continuing_as_new_stops_the_attempts_the_last_run_left_running(make_eng
     handle = engine.start(hand_over, 1)
     assert handle.result(timeout=30) == "second run"
     wait_for(lambda: effects.count("left behind 1 told to stop") == 1, "the left-behind attempt to be told to stop")
+
+
+@activity.defn
+def runs_once(name: str) -> str:
+    bump(name)
+    return name
+
+
+@workflow.defn
+async def hands_over_at_once(name: str) -> str:
+    if not name.endswith("next"):
+        workflow.execute_activity(runs_once, f"{name} last")  # recorded with the hand-over: never runs
+        workflow.continue_as_new(f"{name} next")
+    return await workflow.execute_activity(runs_once, name)  # activity 1 of the next run, as above
+
+
+def test_the_next_run_dispatches_its_activity_once_when_the_last_one_handed_over_in_the_same_commit(
+        make_engine, effects):
+    # The next run applies its own records before the hand-over's commit arrives; acting on
+    # that commit used to dispatch the next run's activity 1 as if it were the last run's.
+    engine = make_engine([hands_over_at_once], [runs_once])
+    handles = [engine.start(hands_over_at_once, f"w{i}") for i in range(10)]
+    assert [h.result(timeout=30) for h in handles] == [f"w{i} next" for i in range(10)]
+    engine.close()  # every attempt it dispatched has run or been stopped
+    assert sorted(effects.all()) == sorted(f"w{i} next" for i in range(10))

@@ -14,6 +14,7 @@ from aion_actors import activity, workflow
 from aion_actors.runtime.procs import listening_sockets
 from aion_actors.seam import Residency
 from tests.engine.conftest import record_effect
+from tests.waiting import wait_for
 
 
 @activity.defn
@@ -45,13 +46,6 @@ def alive(pid: int) -> bool:
         return f.read().split(")")[-1].split()[0] != "Z"
 
 
-def wait_for(predicate, timeout=15.0):
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline, "condition not reached in time"
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def local_engine(store_url):
     engines = []
@@ -78,13 +72,13 @@ def test_every_process_listens_on_loopback_only_and_none_outlives_the_engine(loc
     handle.signal("go")
     assert handle.result(timeout=15) == "went"
     engine.close()
-    wait_for(lambda: not any(alive(pid) for pid in pids), timeout=10)
+    wait_for(lambda: not any(alive(pid) for pid in pids), "every engine process to exit")
 
 
 def test_a_killed_activity_process_is_retried(local_engine, effects):
     engine = local_engine()
     handle = engine.start(blocker, 60, id="b")
-    wait_for(lambda: effects.all())
+    wait_for(lambda: effects.all(), "the activity to run")
     pid = int(effects.all()[0].split()[-1])
     os.kill(pid, signal.SIGKILL)
     assert handle.result(timeout=15) == 2   # a base that never reported the dead child would hang here
@@ -115,20 +109,22 @@ def test_processes_exit_when_the_engine_is_sigkilled(tmp_path):
         import aion_actors as aion
         from tests.engine.test_local_runtime import waiter
         engine = aion.Engine(store="sqlite:///{tmp_path}/k.db", runtime="local", workflows=[waiter]).open()
-        engine.start(waiter, id="k")
-        time.sleep(1)
+        try:  # answered by the run's own process: every actor of this run is up
+            engine.start(waiter, id="k").query("up")
+        except aion.UnknownQuery:
+            pass
         open({str(pids_file)!r}, "w").write(" ".join(map(str, engine._driver.system_handle.pids())))
         time.sleep(600)
     """)
     with open(tmp_path / "out.log", "w") as out:
         proc = subprocess.Popen([sys.executable, "-c", script], stdout=out, stderr=out, start_new_session=True)
     try:
-        wait_for(lambda: pids_file.exists() and pids_file.read_text(), timeout=30)
+        wait_for(lambda: pids_file.exists() and pids_file.read_text(), "the engine to write its pids")
         pids = [int(p) for p in pids_file.read_text().split()]
         assert pids
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-        wait_for(lambda: not any(alive(pid) for pid in pids), timeout=10)
+        wait_for(lambda: not any(alive(pid) for pid in pids), "every engine process to exit")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -146,7 +142,7 @@ def test_a_killed_workflow_process_is_rebuilt_by_replay(store_url):
         handle = engine.start(pid_reporter, id="r")
         first = handle.query("pid")
         os.kill(first, signal.SIGKILL)
-        wait_for(lambda: not alive(first))
+        wait_for(lambda: not alive(first), "the killed process to be gone")
         second = None
 
         def rebuilt():
@@ -157,7 +153,7 @@ def test_a_killed_workflow_process_is_rebuilt_by_replay(store_url):
                 return False
             return second != first
 
-        wait_for(rebuilt)
+        wait_for(rebuilt, "the run to be rebuilt in a new process")
         handle.signal("go")
         assert handle.result(timeout=15) == "went"
         assert [e.type_name for e in handle.history()].count("WorkflowStarted") == 1
@@ -168,16 +164,16 @@ def test_a_crash_loop_parks_the_run_and_resume_tries_again(store_url):
         handle = engine.start(pid_reporter, id="loop")
         other = engine.start(waiter, id="bystander")
         for _ in range(4):  # the Recorder rebuilds the run 3 times, then parks it
-            wait_for(lambda: _pid(handle) is not None)
+            wait_for(lambda: _pid(handle) is not None, "the run's process to report its pid")
             pid = _pid(handle)
             os.kill(pid, signal.SIGKILL)
-            wait_for(lambda: not alive(pid))
-        wait_for(lambda: handle.describe().status is aion.WorkflowStatus.PAUSED)
+            wait_for(lambda: not alive(pid), "the killed process to be gone")
+        wait_for(lambda: handle.describe().status is aion.WorkflowStatus.PAUSED, "the crash-looping run to be parked")
         assert "crashed" in handle.describe().paused_reason
         other.signal("go")
         assert other.result(timeout=15) == "went"    # the engine kept serving the others
         handle.resume()
-        wait_for(lambda: _pid(handle) is not None)
+        wait_for(lambda: _pid(handle) is not None, "the run's process to report its pid")
         handle.signal("go")
         assert handle.result(timeout=15) == "went"
 

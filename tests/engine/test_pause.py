@@ -1,10 +1,9 @@
 """pause()/resume(): a paused run records but dispatches nothing; recovery skips it; resume goes on."""
 
-import time
-
 import aion_actors as aion
 from aion_actors import activity, workflow
 from tests.engine.conftest import record_effect
+from tests.waiting import wait_for
 
 
 @activity.defn
@@ -15,8 +14,10 @@ def work(name: str) -> str:
 
 @workflow.defn
 async def paced() -> list:
+    done: list = []
+    workflow.set_query_handler("done", lambda: done)
     first = await workflow.receive("go")
-    done = [await workflow.execute_activity(work, first)]
+    done.append(await workflow.execute_activity(work, first))
     second = await workflow.receive("go")
     done.append(await workflow.execute_activity(work, second))
     return done
@@ -29,14 +30,21 @@ def test_a_paused_run_records_signals_but_runs_no_activity_until_resumed(make_en
     assert handle.describe().status is aion.WorkflowStatus.PAUSED
     assert handle.describe().paused_reason == "maintenance"
     handle.signal("go", "one")
-    time.sleep(0.5)
+    wait_for(lambda: "ActivityStarted" in kinds(handle), "the paused run to record the activity's attempt")
+    assert handle.query("done") == []  # answered after the run acted on that record (mailbox order)
     assert effects.all() == []                       # scheduled, recorded, but not dispatched
-    kinds = [e.type_name for e in handle.history()]
-    assert "SignalReceived" in kinds and "ActivityScheduled" in kinds
+    assert "SignalReceived" in kinds(handle) and "ActivityScheduled" in kinds(handle)
     handle.resume()
     handle.signal("go", "two")
     assert handle.result(timeout=15) == ["one", "two"]
     assert effects.all() == ["one", "two"]
+    # Had the paused run dispatched the attempt, it would have completed before the resume.
+    history = kinds(handle)
+    assert history.index("WorkflowResumed") < history.index("ActivityCompleted")
+
+
+def kinds(handle) -> list[str]:
+    return [e.type_name for e in handle.history()]
 
 
 def test_recovery_skips_a_paused_run_until_it_is_resumed(store_url, runtime, effects):

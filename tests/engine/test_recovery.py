@@ -31,6 +31,7 @@ import pytest
 
 from aion_actors import events as ev
 from tests.engine import crashy_workflows as cw
+from tests.waiting import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 30.0  # generous: every wait polls against it, nothing asserts on speed
@@ -134,14 +135,13 @@ class Lab:
         assert child.proc.returncode == -signal.SIGKILL, child.output()
 
     def wait_until(self, condition, what: str, child: Child) -> None:
-        deadline = time.monotonic() + DEADLINE
-        while not condition():
+        def reached() -> bool:
             if child.proc.poll() is not None:
                 pytest.fail(f"{child.name} exited ({child.proc.returncode}) before {what}\n{child.output()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for {what}\neffects: {self.effect_lines()}\n"
-                            f"progress: {child.progress_lines()}\n{child.output()}")
-            time.sleep(0.02)
+            return condition()
+
+        wait_for(reached, what, DEADLINE, detail=lambda: f"effects: {self.effect_lines()}\n"
+                                                         f"progress: {child.progress_lines()}\n{child.output()}")
 
     def shutdown(self) -> None:
         for child in self.children:
@@ -370,8 +370,7 @@ def test_timer_due_while_the_engine_was_dead_fires_once_at_open(lab, inline_effe
     (line,) = [line for line in child.progress_lines() if line.startswith("nap TimerStarted")]
     fire_at = float(line.split()[-1])
     assert not child.saw("nap TimerFired") and lab.effects()["d-b"] == 0, "the timer fired before the kill"
-    while time.time() < fire_at + 0.3:  # the timer falls due while no engine runs
-        time.sleep(0.05)
+    wait_for(lambda: time.time() >= fire_at + 0.3, "the timer to fall due while no engine runs", every=0.05)
 
     opened_at = time.time()
     with cw.open_engine(lab.store) as engine:

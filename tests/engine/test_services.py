@@ -8,6 +8,7 @@ import aion_actors as aion
 from aion_actors import activity, workflow
 
 from tests.engine.conftest import record_effect as bump
+from tests.waiting import wait_for
 
 
 @activity.defn
@@ -317,19 +318,18 @@ def test_process_executor_refuses_what_cannot_be_imported_by_name():
 
 @workflow.defn
 async def timer_loses_race() -> list:
-    t = workflow.start_timer("t", 0.3)
+    t = workflow.start_timer("t", 2.0)  # room for the signal sent at start to win, even on a loaded machine
     await workflow.race([workflow.receive("go"), t])
+    # Due after t: the wheel fires timers in due order, so a t still armed would fire first.
+    await workflow.sleep(2.2)
     await workflow.receive("finish")
     return [t.timer_id]
 
 
 def test_a_timer_that_loses_a_race_is_cancelled_and_never_fires(make_engine):
-    import time
-
     engine = make_engine([timer_loses_race])
     handle = engine.start(timer_loses_race)
     handle.signal("go")
-    time.sleep(0.6)
     handle.signal("finish")
     assert handle.result(timeout=10) == ["1:t"]
     kinds = [(e.type_name, getattr(e.event, "timer_id", None)) for e in handle.history()]
@@ -364,11 +364,12 @@ async def spinning() -> None:
 
 
 def test_closing_the_engine_stops_a_busy_worker_process(store_url):
-    import time
-
     engine = aion.Engine(store=store_url, workflows=[spinning], activities=[spin_forever]).open()
     engine.start(spinning)
-    time.sleep(1.0)
-    workers = engine._context.activities.processes.worker_processes()
+    processes = engine._context.activities.processes
+    # A worker reports its pid as the attempt's code begins: from then on it spins.
+    wait_for(lambda: any(pipe.pid for pipe in list(processes._pipes.values())), "the attempt to spin in a worker",
+             timeout=60)
+    workers = processes.worker_processes()
     engine.close()  # before the fix this waited forever for the spinning attempt
     assert workers and not any(w.is_alive() for w in workers)

@@ -6,8 +6,6 @@ restarted and its run carries on; a run whose actor keeps crashing is parked
 with the crash reason, the others keep running, and resume tries again.
 """
 
-import time
-
 import pytest
 
 import aion_actors as aion
@@ -15,6 +13,7 @@ from aion_actors import workflow
 from aion_actors.runtime import recorder as recorder_module
 from aion_actors.runtime import workflow_actor as workflow_actor_module
 from aion_actors.runtime.messages import RunQuery
+from tests.waiting import wait_for
 
 
 @workflow.defn
@@ -26,14 +25,6 @@ async def gate() -> str:
     return "+".join(seen)
 
 
-def wait_for(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def engine(store_url):
     with aion.Engine(store=store_url, workflows=[gate]) as engine:
@@ -43,7 +34,7 @@ def engine(store_url):
 def test_a_crashed_recorder_is_restarted_by_its_type_supervisor_and_the_run_goes_on(engine, monkeypatch):
     handle = engine.start(gate, id="g")
     handle.signal("go", "a")
-    wait_for(lambda: handle.query("seen") == ["a"])
+    wait_for(lambda: handle.query("seen") == ["a"], "the run to have seen the signal")
     original = recorder_module._HANDLERS[RunQuery]
 
     def crash_once(self, msg, sender):
@@ -53,7 +44,7 @@ def test_a_crashed_recorder_is_restarted_by_its_type_supervisor_and_the_run_goes
     monkeypatch.setitem(recorder_module._HANDLERS, RunQuery, crash_once)
     with pytest.raises(aion.QueryTimeout):
         handle.query("seen", timeout=1)            # asked the Recorder that crashed
-    wait_for(lambda: handle.query("seen", timeout=1) == ["a"])   # rebuilt from the store
+    wait_for(lambda: handle.query("seen", timeout=1) == ["a"], "the rebuilt run to answer")   # rebuilt from the store
     handle.signal("go", "b")
     assert handle.result(timeout=10) == "a+b"
     assert [e.type_name for e in handle.history()].count("SignalReceived") == 2
@@ -63,7 +54,7 @@ def test_a_run_whose_actor_keeps_crashing_is_parked_with_the_reason_and_resumes(
     victim = engine.start(gate, id="victim")
     bystander = engine.start(gate, id="bystander")
     victim.signal("go", "a")
-    wait_for(lambda: victim.query("seen") == ["a"])
+    wait_for(lambda: victim.query("seen") == ["a"], "the victim to have seen the signal")
     original = workflow_actor_module._HANDLERS[RunQuery]
 
     def crash_for_victim(self, msg, sender):
@@ -77,7 +68,7 @@ def test_a_run_whose_actor_keeps_crashing_is_parked_with_the_reason_and_resumes(
             victim.query("seen", timeout=0.5)
         if victim.describe().status is aion.WorkflowStatus.PAUSED:
             break
-    wait_for(lambda: victim.describe().status is aion.WorkflowStatus.PAUSED)
+    wait_for(lambda: victim.describe().status is aion.WorkflowStatus.PAUSED, "the crash-looping run to be parked")
     reason = victim.describe().paused_reason
     assert "crashed" in reason and "simulated run actor bug" in reason
 

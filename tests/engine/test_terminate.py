@@ -8,14 +8,7 @@ import aion_actors as aion
 from aion_actors import activity, workflow
 from aion_actors.replayer import replay
 from tests.engine.conftest import record_effect
-
-
-def wait_for(predicate, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+from tests.waiting import wait_for
 
 
 @activity.defn

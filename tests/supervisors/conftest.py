@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from aion_actors.runtime.system import open_actor_system
 from supervisors import Configure, Supervisor, WhichChildren
+from tests.waiting import wait_for  # noqa: F401 - the suite's one way to wait, re-exported to these tests
 
 
 @pytest.fixture
@@ -48,11 +48,3 @@ def children(system, sup, timeout: float = 5) -> dict:
     reply = system.ask(sup, WhichChildren(), timeout)
     return None if reply is None else {c.id: c for c in reply.children}
 
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10, every: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)

@@ -7,6 +7,7 @@ import pytest
 import aion_actors as aion
 from aion_actors.runtime.clock import SkippingClock
 from aion_actors.testing import WorkflowEnvironment
+from tests.waiting import wait_for
 
 from .workflows import DAY, approval, flaky, lookup_with_deadline, retried, slow_lookup, sleep_for, two_naps
 
@@ -56,8 +57,7 @@ def test_no_time_is_skipped_before_a_result_is_awaited():
     # signal a workflow that waits with a timeout without the timeout firing first.
     with WorkflowEnvironment(workflows=[approval]) as env:
         handle = env.start(approval, 3600)
-        while not events(handle, "TimerStarted"):   # its receive's timer is recorded
-            time.sleep(0.01)
+        wait_for(lambda: events(handle, "TimerStarted"), "its receive's timer to be recorded")
         assert handle.query("stage") == "waiting"
         handle.signal("approve", "alice")
         outcome = handle.result(timeout=30)
@@ -136,8 +136,7 @@ def test_an_engine_with_time_skipping_on_a_file_store(tmp_path):
 def test_env_sleep_waits_for_a_running_activity_and_says_so_when_it_gives_up():
     with WorkflowEnvironment(workflows=[lookup_with_deadline], activities=[slow_lookup]) as env:
         handle = env.start(lookup_with_deadline, 2.0)
-        while not events(handle, "ActivityStarted"):
-            time.sleep(0.01)
+        wait_for(lambda: events(handle, "ActivityStarted"), "the activity attempt to start")
         with pytest.raises(TimeoutError, match="an activity attempt is still running"):
             env.sleep(DAY, timeout=0.2)
         assert "TimerFired" not in [e.type_name for e in handle.history()]   # its 10 s deadline held
