@@ -61,13 +61,13 @@ import thespian.system.utilis as _thesplog_state
 from thespian.actors import ActorSystem
 from thespian.system.messages.status import Thespian_StatusReq, Thespian_SystemStatus
 
+from ..config import RUNTIMES
 from ..errors import AionError, InvalidArgument
 from .simplebase import patch_simple_base
 from .procs import all_processes, is_running, listening_sockets, proc_stat
 
 log = logging.getLogger("aion_actors.runtime.system")
 
-RUNTIMES = ("inprocess", "local")
 LOOPBACK = "127.0.0.1"
 NONCE_CAPABILITY = "Aion System Nonce"
 START_ATTEMPTS = 3

@@ -34,7 +34,7 @@ def test_heartbeat_details_drive_a_progress_bar(tmp_path):
         handle = engine.start(cruncher, 10, id="c-1")
         while "ActivityHeartbeat" not in [e.type_name for e in handle.history()]:
             time.sleep(0.01)
-        follower = Follower(engine.store, ["c-1"], Console(file=screen, force_terminal=True, width=120), False)
+        follower = Follower(engine._store, ["c-1"], Console(file=screen, force_terminal=True, width=120), False)
         with follower.live():
             shown = follower.poll()
             assert [e.type_name for e in shown][-1] == "ActivityHeartbeat"

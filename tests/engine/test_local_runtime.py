@@ -71,7 +71,7 @@ def test_every_process_listens_on_loopback_only_and_none_outlives_the_engine(loc
     engine = local_engine()
     handle = engine.start(waiter, id="w")
     assert engine.residency("w") is Residency.RESIDENT
-    pids = engine._driver.system_handle.pids()
+    pids = engine._runtime.system_handle.pids()
     assert len(pids) >= 4  # admin, logger, writer, engine actor, and the run's Recorder and actor
     sockets = listening_sockets(pids)
     assert sockets and {ip for _, ip, _ in sockets} == {"127.0.0.1"}
@@ -97,8 +97,8 @@ def test_two_engines_do_not_share_a_system(tmp_path):
     first = aion.Engine(store=f"sqlite:///{tmp_path}/a.db", runtime="local", workflows=[waiter]).open()
     second = aion.Engine(store=f"sqlite:///{tmp_path}/b.db", runtime="local", workflows=[waiter]).open()
     try:
-        assert first._driver.system_handle.admin_port != second._driver.system_handle.admin_port
-        assert not first._driver.system_handle.pids() & second._driver.system_handle.pids()
+        assert first._runtime.system_handle.admin_port != second._runtime.system_handle.admin_port
+        assert not first._runtime.system_handle.pids() & second._runtime.system_handle.pids()
         first.start(waiter, id="only-in-a")
         with pytest.raises(aion.WorkflowNotFound):
             second.get_handle("only-in-a")
@@ -117,7 +117,7 @@ def test_processes_exit_when_the_engine_is_sigkilled(tmp_path):
         engine = aion.Engine(store="sqlite:///{tmp_path}/k.db", runtime="local", workflows=[waiter]).open()
         engine.start(waiter, id="k")
         time.sleep(1)
-        open({str(pids_file)!r}, "w").write(" ".join(map(str, engine._driver.system_handle.pids())))
+        open({str(pids_file)!r}, "w").write(" ".join(map(str, engine._runtime.system_handle.pids())))
         time.sleep(600)
     """)
     with open(tmp_path / "out.log", "w") as out:

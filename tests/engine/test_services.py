@@ -369,6 +369,6 @@ def test_closing_the_engine_stops_a_busy_worker_process(store_url):
     engine = aion.Engine(store=store_url, workflows=[spinning], activities=[spin_forever]).open()
     engine.start(spinning)
     time.sleep(1.0)
-    workers = engine._context.activities.processes.worker_processes()
+    workers = engine._runtime.context.activities.processes.worker_processes()
     engine.close()  # before the fix this waited forever for the spinning attempt
     assert workers and not any(w.is_alive() for w in workers)
