@@ -62,6 +62,10 @@ class Engine:
         serve_requests: also answer the store's request inbox (see
             `serve_requests()`), so the `aion` CLI in another process can start,
             signal, query, cancel, terminate, pause and resume the workflows served here.
+
+    Raises:
+        InvalidArgument: a setting out of range, or settings that do not go together (say,
+            `runtime="local"` with an in-memory store), before anything is opened.
     """
 
     def __init__(self, store: str | EventStore = "sqlite:///aion.db", *, workflows: Sequence[Callable] = (),
@@ -153,7 +157,7 @@ class Engine:
 
     def list(self, status: str | WorkflowStatus | None = None, type: str | None = None,
              limit: int | None = None, offset: int = 0) -> list[WorkflowSummary]:
-        """Summaries of stored workflows, newest first."""
+        """`WorkflowSummary`s of stored workflows, newest first (see `aion_actors.WorkflowSummary`)."""
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise InvalidArgument(f"limit must be an int >= 1 or None, got {limit!r}")
         if not isinstance(offset, int) or offset < 0:
@@ -169,7 +173,8 @@ class Engine:
                                                               limit=limit, offset=offset))
 
     def residency(self, workflow_id: str) -> Residency:
-        """Where a workflow lives now: resident here, durable but not resident, ended, or unknown."""
+        """Where a workflow lives now, as a `Residency`: resident here, durable but not resident
+        (rebuilt by replay when something arrives), ended, or unknown. Asking does not wake it."""
         return self._require_open().seam.resolve_workflow(workflow_id)
 
     def _summary(self, workflow_id: str) -> WorkflowSummary | None:

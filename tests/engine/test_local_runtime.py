@@ -12,7 +12,7 @@ import pytest
 import aion_actors as aion
 from aion_actors import activity, workflow
 from aion_actors.runtime.procs import listening_sockets
-from aion_actors.seam import Residency
+from aion_actors import Residency
 from tests.engine.conftest import record_effect
 
 

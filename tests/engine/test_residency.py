@@ -3,7 +3,7 @@
 import time
 
 from aion_actors import workflow
-from aion_actors.seam import Residency
+from aion_actors import Residency
 
 
 @workflow.defn
