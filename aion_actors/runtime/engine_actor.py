@@ -5,11 +5,13 @@ workflow type (simple_one_for_one) -> a Recorder per resident run, which
 supervises the run actor -> its activity actors. A Recorder that crashes is
 restarted by its type supervisor and rebuilds the run from the store; a run
 actor that crashes is restarted by its Recorder, and parked past its restart
-intensity; a type supervisor that gives up is started again here and its
-runs resumed. This actor keeps what routing needs: which runs are resident
-(and their Recorders' addresses), starts new ones, resumes running ones from
-the store on recovery, and answers result waiters when a run closes.
-"""
+intensity; a type supervisor that gives up is started again here
+(`tree.TypeSupervisors`) and its runs made resident again. Which runs are
+resident, which wait for room and who waits for a result is kept in a
+`residency.ResidencyBook`, whose rules are plain functions of its data; this
+actor carries its answers out: it starts Recorders, makes running workflows
+resident from the store on recovery, and answers result waiters when a run
+closes."""
 
 from __future__ import annotations
 
