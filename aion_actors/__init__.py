@@ -18,9 +18,10 @@ from .seam import Residency
 from .status import WorkflowStatus
 
 __all__ = [
-    "ActivityCancelled", "ActivityError", "AionError", "ApplicationError", "CancelledError", "Engine", "Failure", "HistoryEvent",
-    "InvalidArgument", "NoWorkerAnswered", "NonDeterminismError", "NotRunning", "PayloadError", "PendingActivity", "QueryFailed",
-    "QueryTimeout", "Residency", "RetryPolicy", "SequenceConflict", "StoreError", "UnknownQuery", "UnknownWorkflowType",
-    "WorkflowAlreadyExists", "WorkflowCancelled", "WorkflowDescription", "WorkflowFailed", "WorkflowHandle",
-    "WorkflowNotFound", "WorkflowStatus", "WorkflowSummary", "WorkflowTimedOut", "activity", "workflow",
+    "ActivityCancelled", "ActivityError", "AionError", "ApplicationError", "CancelledError", "Engine", "Failure",
+    "HistoryEvent", "InvalidArgument", "NoWorkerAnswered", "NonDeterminismError", "NotRunning", "PayloadError",
+    "PendingActivity", "QueryFailed", "QueryTimeout", "Residency", "RetryPolicy", "SequenceConflict", "StoreError",
+    "UnknownQuery", "UnknownWorkflowType", "WorkflowAlreadyExists", "WorkflowCancelled", "WorkflowDescription",
+    "WorkflowFailed", "WorkflowHandle", "WorkflowNotFound", "WorkflowStatus", "WorkflowSummary", "WorkflowTimedOut",
+    "activity", "workflow",
 ]

@@ -16,7 +16,6 @@ from stores.base import EventStore, WorkflowFilter, WorkflowSummary
 
 from . import converter
 from . import events as ev
-from . import runtime as _runtime
 from .config import EngineConfig
 from .definitions import Registry, workflow_definition
 from .description import WorkflowDescription, describe
@@ -24,8 +23,7 @@ from .errors import (AionError, InvalidArgument, WorkflowCancelled, WorkflowFail
                      WorkflowTimedOut)
 from .ids import check_workflow_id, new_workflow_id
 from .request_server import RequestServer
-from .runtime.clock import SYSTEM_CLOCK, SkippingClock
-from .runtime.context import store_errors
+from .runtime import Runtime, clock_for, start_runtime, store_errors
 from .seam import Residency
 from .services import QueryService, SignalService
 from .status import WorkflowStatus
@@ -78,8 +76,8 @@ class Engine:
                                     max_resident=max_resident, activity_cancel_grace=activity_cancel_grace,
                                     time_skipping=time_skipping, serve_requests=serve_requests)
         self._registry = Registry(list(workflows), list(activities))
-        self._clock = SkippingClock() if time_skipping else SYSTEM_CLOCK
-        self._runtime: _runtime.Runtime | None = None
+        self._clock = clock_for(time_skipping)
+        self._runtime: Runtime | None = None
         self._request_server: RequestServer | None = None
         self.resumed = 0  # running workflows found in the store and resumed by the last open()
 
@@ -94,7 +92,7 @@ class Engine:
 
     def open(self) -> "Engine":
         """Open the store, start the runtime and resume every running workflow found in the store."""
-        self._runtime, self.resumed = _runtime.start(self._config, self._registry, self._clock)
+        self._runtime, self.resumed = start_runtime(self._config, self._registry, self._clock)
         if self._config.serve_requests:
             self.serve_requests()
         return self
@@ -120,7 +118,7 @@ class Engine:
             self._runtime.close()
             self._runtime = None
 
-    def _require_open(self) -> "_runtime.Runtime":
+    def _require_open(self) -> Runtime:
         if self._runtime is None:
             raise AionError("the engine is not open: use 'with Engine(...) as engine:' or engine.open()")
         return self._runtime

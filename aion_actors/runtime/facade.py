@@ -15,7 +15,8 @@ from .. import events as ev
 from ..errors import AionError
 from ..payload import Payload
 from ..seam import MailboxMessage, Query, Residency
-from .messages import (ArmTimer, DeliverToWorkflow, DisarmTimer, QueryWorkflow, ResolveWorkflow, SpawnChild, TerminateActivity)
+from .messages import (ArmTimer, DeliverToWorkflow, DisarmTimer, QueryWorkflow, ResolveWorkflow, SpawnChild,
+                       TerminateActivity)
 
 
 class ActorEngineHandle:

@@ -1,6 +1,6 @@
 """`Runtime`: the one handle an `Engine` holds on its actors, store and driver.
 
-`start(config, registry, clock)` opens the store (unless the config carries
+`start_runtime(config, registry, clock)` opens the store (unless the config carries
 one the caller owns), starts the actor system on its driver thread and
 returns the handle; its methods are the only things the engine asks of the
 runtime, and no actor message is built outside this package.
@@ -30,7 +30,7 @@ from .messages import Recover, StartWorkflow, WaitResult
 class Runtime:
     """A started runtime: the store, the seam, and the requests the engine makes of its actors.
 
-    Not built directly: see `start`.
+    Not built directly: see `start_runtime`.
     """
 
     def __init__(self, config: EngineConfig, registry: Registry, clock: SystemClock | SkippingClock) -> None:
@@ -79,7 +79,7 @@ class Runtime:
             self.store.close()
 
 
-def start(config: EngineConfig, registry: Registry, clock: SystemClock | SkippingClock) -> tuple[Runtime, int]:
+def start_runtime(config: EngineConfig, registry: Registry, clock: SystemClock | SkippingClock) -> tuple[Runtime, int]:
     """Start a runtime for `config` and resume the running workflows found in its store.
 
     Returns the runtime and how many workflows it resumed. Store errors are
