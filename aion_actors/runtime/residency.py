@@ -33,7 +33,6 @@ class Resident:
     workflow_type: str
     touched: float
     recorder: Any = None      # None while its Recorder is starting
-    asked: bool = False       # a Passivate is in flight: not asked again until housekeeping
     on_up: list[Then] = field(default_factory=list)
 
 
@@ -48,32 +47,32 @@ class ResidencyBook:
     def __init__(self, max_resident: int, idle_timeout: float) -> None:
         self.max_resident = max_resident
         self.idle_timeout = idle_timeout
-        self.resident: OrderedDict[str, Resident] = OrderedDict()
-        self.waiting: dict[str, list[Then]] = {}
+        self._resident: OrderedDict[str, Resident] = OrderedDict()
+        self._waiting: dict[str, list[Then]] = {}
         self._admissions: deque[tuple[str, Callable[[], None]]] = deque()
-        self._asked = 0
+        self._asked: set[str] = set()  # runs with a Passivate in flight: not asked again until housekeeping
         self._result_waiters: dict[str, list[int]] = {}
 
     # -- where a run is --------------------------------------------------------
 
     def is_resident(self, workflow_id: str) -> bool:
-        return workflow_id in self.resident
+        return workflow_id in self._resident
 
     def is_waiting(self, workflow_id: str) -> bool:
-        return workflow_id in self.waiting
+        return workflow_id in self._waiting
 
     def has_room(self) -> bool:
-        return len(self.resident) < self.max_resident
+        return len(self._resident) < self.max_resident
 
     # -- coming in ---------------------------------------------------------------
 
     def add(self, workflow_id: str, workflow_type: str, on_up: list[Then], now: float) -> None:
         """The run's Recorder is being started; `on_up` runs once it is up (see `recorder_up`)."""
-        self.resident[workflow_id] = Resident(workflow_type, now, on_up=list(on_up))
+        self._resident[workflow_id] = Resident(workflow_type, now, on_up=list(on_up))
 
     def recorder_up(self, workflow_id: str, recorder: Any) -> list[Then] | None:
         """Note the run's Recorder; return what waited for it, or None if the run is no longer wanted."""
-        run = self.resident.get(workflow_id)
+        run = self._resident.get(workflow_id)
         if run is None:
             return None
         run.recorder = recorder
@@ -82,20 +81,20 @@ class ResidencyBook:
 
     def touch(self, workflow_id: str, now: float) -> Resident:
         """Traffic for a resident run: most recently used, and worth asking to passivate again."""
-        run = self.resident[workflow_id]
-        self.resident.move_to_end(workflow_id)
-        self._unask(run)
+        run = self._resident[workflow_id]
+        self._resident.move_to_end(workflow_id)
+        self._asked.discard(workflow_id)
         run.touched = now
         return run
 
     def wait_for_room(self, workflow_id: str, then: Then | None = None) -> None:
         """Hold what arrives for a run that is not resident until it is (`then` may be None)."""
-        thens = self.waiting.setdefault(workflow_id, [])
+        thens = self._waiting.setdefault(workflow_id, [])
         if then is not None:
             thens.append(then)
 
     def take_waiting(self, workflow_id: str) -> list[Then]:
-        return self.waiting.pop(workflow_id, [])
+        return self._waiting.pop(workflow_id, [])
 
     def queue(self, workflow_id: str, make_resident: Callable[[], None]) -> None:
         """`make_resident` runs when `admit_next` finds room, oldest first."""
@@ -116,31 +115,26 @@ class ResidencyBook:
         first run that is neither idle nor needed for room.
         """
         idle_before = now - self.idle_timeout
-        excess = len(self.resident) + len(self._admissions) - self.max_resident - self._asked
+        excess = len(self._resident) + len(self._admissions) - self.max_resident - len(self._asked)
         chosen = []
-        for workflow_id, run in self.resident.items():
+        for workflow_id, run in self._resident.items():
             if excess <= 0 and run.touched > idle_before:
                 break
-            if run.asked or run.recorder is None:
+            if workflow_id in self._asked or run.recorder is None:
                 continue
             excess -= 1
-            run.asked = True
-            self._asked += 1
+            self._asked.add(workflow_id)
             chosen.append((workflow_id, run.recorder))
         return chosen
 
     def forget_asked(self) -> None:
         """Housekeeping: a run that refused to passivate may be idle now."""
-        for run in self.resident.values():
-            run.asked = False
-        self._asked = 0
+        self._asked.clear()
 
     def remove(self, workflow_id: str) -> Resident | None:
         """The run has no actors here any more (passivated, closed, fenced); returns what it was."""
-        run = self.resident.pop(workflow_id, None)
-        if run is not None:
-            self._unask(run)
-        return run
+        self._asked.discard(workflow_id)
+        return self._resident.pop(workflow_id, None)
 
     def remove_type(self, workflow_type: str) -> list[tuple[str, list[Then]]]:
         """A type's supervisor died with its Recorders: forget its runs.
@@ -148,13 +142,8 @@ class ResidencyBook:
         Returns each run's id with what waited for its Recorder, oldest first, for the
         engine to route again once the supervisor is back.
         """
-        lost = [w for w, run in self.resident.items() if run.workflow_type == workflow_type]
+        lost = [w for w, run in self._resident.items() if run.workflow_type == workflow_type]
         return [(workflow_id, self.remove(workflow_id).on_up) for workflow_id in lost]
-
-    def _unask(self, run: Resident) -> None:
-        if run.asked:
-            run.asked = False
-            self._asked -= 1
 
     # -- result waiters --------------------------------------------------------------
 
