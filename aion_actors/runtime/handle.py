@@ -39,8 +39,13 @@ class Runtime:
         with store_errors():
             self.store: EventStore = (open_store(config.store, durability=config.durability)
                                       if config.store_owned else config.store)
-        runner = ActivityRunner(registry, lambda address, msg: self._driver.tell(address, msg),
-                                config.activity_workers, config.activity_cancel_grace)
+        try:
+            runner = ActivityRunner(registry, lambda address, msg: self._driver.tell(address, msg),
+                                    config.activity_workers, config.activity_cancel_grace)
+        except BaseException:
+            if config.store_owned:
+                self.store.close()
+            raise
         self.context = RuntimeContext(self.store, registry, runner, config, clock=clock)
         self._engine_id = new_run_id()
         if config.runtime == "local":
