@@ -3,6 +3,8 @@
 The public names; everything else is internal.
 """
 
+from stores.base import WorkflowSummary
+
 from . import activity, workflow
 from .description import PendingActivity, WorkflowDescription
 from .engine import Engine, WorkflowHandle
@@ -12,12 +14,14 @@ from .errors import (ActivityCancelled, ActivityError, AionError, ApplicationErr
                      WorkflowFailed, WorkflowNotFound, WorkflowTimedOut)
 from .events import HistoryEvent
 from .retry import RetryPolicy
+from .seam import Residency
 from .status import WorkflowStatus
 
 __all__ = [
-    "ActivityCancelled", "ActivityError", "AionError", "ApplicationError", "CancelledError", "Engine", "Failure", "HistoryEvent",
-    "InvalidArgument", "NoWorkerAnswered", "NonDeterminismError", "NotRunning", "PayloadError", "PendingActivity", "QueryFailed",
-    "QueryTimeout", "RetryPolicy", "SequenceConflict", "StoreError", "UnknownQuery", "UnknownWorkflowType",
-    "WorkflowAlreadyExists", "WorkflowCancelled", "WorkflowDescription", "WorkflowFailed", "WorkflowHandle",
-    "WorkflowNotFound", "WorkflowStatus", "WorkflowTimedOut", "activity", "workflow",
+    "ActivityCancelled", "ActivityError", "AionError", "ApplicationError", "CancelledError", "Engine", "Failure",
+    "HistoryEvent", "InvalidArgument", "NoWorkerAnswered", "NonDeterminismError", "NotRunning", "PayloadError",
+    "PendingActivity", "QueryFailed", "QueryTimeout", "Residency", "RetryPolicy", "SequenceConflict", "StoreError",
+    "UnknownQuery", "UnknownWorkflowType", "WorkflowAlreadyExists", "WorkflowCancelled", "WorkflowDescription",
+    "WorkflowFailed", "WorkflowHandle", "WorkflowNotFound", "WorkflowStatus", "WorkflowSummary", "WorkflowTimedOut",
+    "activity", "workflow",
 ]

@@ -13,31 +13,21 @@ import time
 from typing import Any, Callable, Sequence
 
 from stores.base import EventStore, WorkflowFilter, WorkflowSummary
-from stores.inbox import RequestInbox
-from stores.url import open_store
 
 from . import converter
 from . import events as ev
+from .config import EngineConfig
 from .definitions import Registry, workflow_definition
 from .description import WorkflowDescription, describe
 from .errors import (AionError, InvalidArgument, WorkflowCancelled, WorkflowFailed, WorkflowNotFound,
                      WorkflowTimedOut)
 from .ids import check_workflow_id, new_workflow_id
-from .runtime.activities import ActivityRunner
-from .runtime.clock import SYSTEM_CLOCK, SkippingClock
-from .ids import new_run_id
-from .runtime.context import Blueprint, RuntimeContext, forget_blueprint, register_blueprint, store_errors
-from .runtime.driver import Driver
-from .runtime.facade import ActorEngineHandle
-from .runtime.messages import Recover, StartWorkflow, WaitResult
 from .request_server import RequestServer
+from .runtime import Runtime, clock_for, start_runtime, store_errors
 from .seam import Residency
 from .services import QueryService, SignalService
 from .status import WorkflowStatus
 
-RUNTIMES = ("inprocess", "local")
-INPROCESS_MAX_RESIDENT = 10_000
-LOCAL_MAX_RESIDENT = 64  # each resident run is two OS processes (Recorder, run) plus one per running activity
 _POLL = 0.25
 
 
@@ -72,6 +62,10 @@ class Engine:
             signal, query, cancel, terminate, pause and resume the workflows served here.
             A store passed as an object must then also be a `stores.RequestInbox`
             (the bundled stores are).
+
+    Raises:
+        InvalidArgument: a setting out of range, or settings that do not go together (say,
+            `runtime="local"` with an in-memory store), before anything is opened.
     """
 
     def __init__(self, store: str | EventStore = "sqlite:///aion.db", *, workflows: Sequence[Callable] = (),
@@ -79,41 +73,15 @@ class Engine:
                  activity_workers: int = 32, idle_timeout: float = 60.0, max_resident: int | None = None,
                  activity_cancel_grace: float = 5.0, time_skipping: bool = False,
                  serve_requests: bool = False) -> None:
-        if runtime not in RUNTIMES:
-            raise InvalidArgument(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
-        if time_skipping and runtime != "inprocess":
-            raise InvalidArgument(f"time skipping needs runtime='inprocess' (one driver sees every timer and "
-                                  f"activity); runtime {runtime!r} runs on wall time")
-        self._clock = SkippingClock() if time_skipping else SYSTEM_CLOCK
-        if runtime == "local" and (not isinstance(store, str) or store in ("memory:", "sqlite://")
-                                   or store.startswith("sqlite:///:memory:")):
-            raise InvalidArgument("runtime 'local' runs actors in other processes: give it a store URL they can "
-                                  "open too (sqlite:///path.db or postgresql+psycopg://...)")
-        self.runtime = runtime
-        self.registry = Registry(list(workflows), list(activities))
-        self._store_arg = store
-        self._durability = durability
-        self._activity_workers = activity_workers
-        if not isinstance(idle_timeout, (int, float)) or idle_timeout < 0:
-            raise InvalidArgument(f"idle_timeout must be >= 0 seconds, got {idle_timeout!r}")
-        if max_resident is None:
-            max_resident = LOCAL_MAX_RESIDENT if runtime == "local" else INPROCESS_MAX_RESIDENT
-        if not isinstance(max_resident, int) or max_resident < 1:
-            raise InvalidArgument(f"max_resident must be an int >= 1, got {max_resident!r}")
-        self._residency_limits = (float(idle_timeout), max_resident)
-        if isinstance(activity_cancel_grace, bool) or not isinstance(activity_cancel_grace, (int, float)) \
-                or not 0 <= activity_cancel_grace < float("inf"):
-            raise InvalidArgument(f"activity_cancel_grace must be a number of seconds >= 0, "
-                                  f"got {activity_cancel_grace!r}")
-        self._cancel_grace = float(activity_cancel_grace)
-        self._driver: Driver | None = None
-        self.store: EventStore | None = None
-        self._owns_store = not isinstance(store, EventStore)
-        if serve_requests and not self._owns_store and not isinstance(store, RequestInbox):
-            raise InvalidArgument(f"serve_requests=True needs a store with a request inbox; "
-                                  f"{type(store).__name__} does not implement stores.RequestInbox")
-        self._serve_requests = serve_requests
+        self._config = EngineConfig(store=store, runtime=runtime, durability=durability,
+                                    activity_workers=activity_workers, idle_timeout=idle_timeout,
+                                    max_resident=max_resident, activity_cancel_grace=activity_cancel_grace,
+                                    time_skipping=time_skipping, serve_requests=serve_requests)
+        self._registry = Registry(list(workflows), list(activities))
+        self._clock = clock_for(time_skipping)
+        self._runtime: Runtime | None = None
         self._request_server: RequestServer | None = None
+        self.resumed = 0  # running workflows found in the store and resumed by the last open()
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -125,31 +93,13 @@ class Engine:
         self.close()
 
     def open(self) -> "Engine":
-        with store_errors():
-            self.store = (open_store(self._store_arg, durability=self._durability) if self._owns_store
-                          else self._store_arg)
-        runner = ActivityRunner(self.registry, lambda address, msg: self._driver.tell(address, msg),
-                                self._activity_workers, self._cancel_grace)
-        self._context = RuntimeContext(self.store, self.registry, runner, idle_timeout=self._residency_limits[0],
-                                       max_resident=self._residency_limits[1], clock=self._clock)
-        self._engine_id = new_run_id()
-        if self.runtime == "local":
-            register_blueprint(self._engine_id, Blueprint(self._store_arg, self._durability, self.registry,
-                                                          *self._residency_limits,
-                                                          activity_cancel_grace=self._cancel_grace))
-        self._driver = Driver(self._context, self._engine_id, self.runtime)
-        try:
-            self._driver.start()
-        except BaseException:
-            self.close()
-            raise
-        self.seam = ActorEngineHandle(lambda msg: self._driver.tell(None, msg), self._driver.request)
-        self.resumed = self._call(lambda corr: Recover(corr), 60)
-        if self._serve_requests:
+        """Open the store, start the runtime and resume every running workflow found in the store."""
+        self._runtime, self.resumed = start_runtime(self._config, self._registry, self._clock)
+        if self._config.serve_requests:
             self.serve_requests()
         return self
 
-    def serve_requests(self) -> RequestServer:
+    def serve_requests(self) -> None:
         """Answer the store's request inbox from now until `close()`; idempotent.
 
         Other processes (the `aion` CLI: `aion start/signal/query/cancel/terminate/pause/resume`)
@@ -160,32 +110,27 @@ class Engine:
         self._require_open()
         if self._request_server is None:
             self._request_server = RequestServer(self).start()
-        return self._request_server
 
     def close(self) -> None:
+        """Stop serving requests, then the runtime; the workflows stay durable and resume on the next open."""
         if self._request_server is not None:
             self._request_server.stop()
             self._request_server = None
-        if self._driver is not None:
-            self._driver.stop()
-            self._context.activities.shutdown()
-            self._driver = None
-            forget_blueprint(self._engine_id)
-        if self.store is not None and self._owns_store:
-            self.store.close()
-            self.store = None
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
 
-    def _require_open(self) -> Driver:
-        if self._driver is None or self.store is None:
+    def _require_open(self) -> Runtime:
+        if self._runtime is None:
             raise AionError("the engine is not open: use 'with Engine(...) as engine:' or engine.open()")
-        return self._driver
+        return self._runtime
+
+    @property
+    def _store(self) -> EventStore:
+        return self._require_open().store
 
     def _service(self, kind):
-        self._require_open()
-        return kind(self.seam, lambda workflow_id: self._summary(workflow_id).status)
-
-    def _call(self, make: Callable[[int], Any], timeout: float | None) -> Any:
-        return self._require_open().request(make).result(timeout)
+        return kind(self._require_open().seam, lambda workflow_id: self._summary(workflow_id).status)
 
     # -- starting and finding workflows ----------------------------------------
 
@@ -196,13 +141,12 @@ class Engine:
         (before anything is recorded) for an input that cannot be encoded.
         """
         name = workflow if isinstance(workflow, str) else workflow_definition(workflow).name
-        definition = self.registry.workflow(name)
+        definition = self._registry.workflow(name)
         workflow_id = new_workflow_id() if id is None else check_workflow_id(id)
         if input is not None and not definition.takes_input:
             raise InvalidArgument(f"workflow {name!r} takes no input, but input was given")
         payload = converter.encode_value(input)
-        start = ev.WorkflowStarted(name, payload)
-        self._call(lambda corr: StartWorkflow(corr, workflow_id, start), 60)
+        self._require_open().start_workflow(workflow_id, ev.WorkflowStarted(name, payload), timeout=60)
         return WorkflowHandle(self, workflow_id)
 
     def get_handle(self, workflow_id: str) -> "WorkflowHandle":
@@ -213,7 +157,7 @@ class Engine:
 
     def list(self, status: str | WorkflowStatus | None = None, type: str | None = None,
              limit: int | None = None, offset: int = 0) -> list[WorkflowSummary]:
-        """Summaries of stored workflows, newest first."""
+        """`WorkflowSummary`s of stored workflows, newest first (see `aion_actors.WorkflowSummary`)."""
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise InvalidArgument(f"limit must be an int >= 1 or None, got {limit!r}")
         if not isinstance(offset, int) or offset < 0:
@@ -225,32 +169,28 @@ class Engine:
                 raise InvalidArgument(f"unknown status {status!r}; one of "
                                       f"{', '.join(s.value for s in WorkflowStatus)}") from None
         with store_errors():
-            return self._require_store().query(WorkflowFilter(workflow_type=type, status=status,
+            return self._store.query(WorkflowFilter(workflow_type=type, status=status,
                                                               limit=limit, offset=offset))
 
     def residency(self, workflow_id: str) -> Residency:
-        """Where a workflow lives now (see `aion_actors.seam.EngineHandle.resolve_workflow`)."""
-        self._require_open()
-        return self.seam.resolve_workflow(workflow_id)
-
-    def _require_store(self) -> EventStore:
-        self._require_open()
-        return self.store
+        """Where a workflow lives now, as a `Residency`: resident here, durable but not resident
+        (rebuilt by replay when something arrives), ended, or unknown. Asking does not wake it."""
+        return self._require_open().seam.resolve_workflow(workflow_id)
 
     def _summary(self, workflow_id: str) -> WorkflowSummary | None:
         with store_errors():
-            return self._require_store().get_summary(workflow_id)
+            return self._store.get_summary(workflow_id)
 
     def _history(self, workflow_id: str) -> list[ev.HistoryEvent]:
         with store_errors():
-            return [ev.from_stored(s) for s in self._require_store().read_history(workflow_id)]
+            return [ev.from_stored(s) for s in self._store.read_history(workflow_id)]
 
 
 class WorkflowHandle:
     """A reference to one workflow (all its runs); cheap, and safe to share between threads."""
 
     def __init__(self, engine: Engine, workflow_id: str) -> None:
-        self.engine = engine
+        self._engine = engine
         self.workflow_id = workflow_id
 
     def __repr__(self) -> str:
@@ -266,13 +206,12 @@ class WorkflowHandle:
         is followed by polling the store. With `Engine(time_skipping=True)`,
         virtual time skips ahead while this waits.
         """
-        with self.engine._clock.waiting_for_result():
+        with self._engine._clock.waiting_for_result():
             return self._wait_result(timeout)
 
     def _wait_result(self, timeout: float | None) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout
-        waiter = self.engine._driver.request(lambda corr: WaitResult(corr, self.workflow_id)) \
-            if self.engine._driver is not None else None
+        waiter = self._engine._runtime.wait_result(self.workflow_id) if self._engine._runtime is not None else None
         polled = False
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -291,17 +230,17 @@ class WorkflowHandle:
             elif polled:
                 time.sleep(wait)
             polled = True
-            summary = self.engine._summary(self.workflow_id)
+            summary = self._engine._summary(self.workflow_id)
             if summary is None:
                 raise WorkflowNotFound(self.workflow_id)
             if summary.closed_at is not None:
-                history = self.engine._history(self.workflow_id)
+                history = self._engine._history(self.workflow_id)
                 started = next(e.event for e in reversed(history) if isinstance(e.event, ev.WorkflowStarted))
                 return self._outcome(started.workflow_type, history[-1].event)
 
     def _outcome(self, workflow_type: str, last: ev.Event) -> Any:
         if isinstance(last, ev.WorkflowCompleted):
-            definition = self.engine.registry.workflows.get(workflow_type)
+            definition = self._engine._registry.workflows.get(workflow_type)
             annotation = converter.return_annotation(definition.fn) if definition else Any
             return converter.decode_value(last.result, annotation)
         if isinstance(last, ev.WorkflowFailed):
@@ -318,11 +257,11 @@ class WorkflowHandle:
         `PayloadError` for a payload that cannot be encoded, `WorkflowNotFound`,
         `NotRunning` for an ended run; nothing is recorded in those cases.
         """
-        self.engine._service(SignalService).signal(self.workflow_id, name, payload)
+        self._engine._service(SignalService).signal(self.workflow_id, name, payload)
 
     def query(self, name: str, *args: Any, timeout: float = 10) -> Any:
         """Ask the live run; records nothing. `UnknownQuery`, `QueryFailed`, `QueryTimeout`, `NotRunning`."""
-        return self.engine._service(QueryService).query(self.workflow_id, name, args, timeout)
+        return self._engine._service(QueryService).query(self.workflow_id, name, args, timeout)
 
     def cancel(self, reason: str = "") -> None:
         """Request cancellation: `aion_actors.CancelledError` is raised at the run's current await.
@@ -330,7 +269,7 @@ class WorkflowHandle:
         Records `WorkflowCancelRequested`; the run ends Cancelled unless its
         code catches the error and returns a value.
         """
-        self.engine._service(SignalService).cancel(self.workflow_id, reason)
+        self._engine._service(SignalService).cancel(self.workflow_id, reason)
 
     def terminate(self, reason: str = "") -> None:
         """End the run now, with no cleanup: records `WorkflowCancelled(terminated=True)`.
@@ -341,7 +280,7 @@ class WorkflowHandle:
         `WorkflowCancelled` with `.terminated` true. Raises `NotRunning` for a
         run that already ended, `WorkflowNotFound` for an unknown id.
         """
-        self.engine._service(SignalService).terminate(self.workflow_id, reason)
+        self._engine._service(SignalService).terminate(self.workflow_id, reason)
 
     def pause(self, reason: str = "") -> None:
         """Record `WorkflowPaused`: the run dispatches no new activity attempt until resumed.
@@ -349,7 +288,7 @@ class WorkflowHandle:
         It still records signals and timer fires (its code may go on), and the
         engine skips it when recovering. Pausing a paused run records nothing.
         """
-        self.engine._service(SignalService).pause(self.workflow_id, reason)
+        self._engine._service(SignalService).pause(self.workflow_id, reason)
 
     def resume(self) -> None:
         """Record `WorkflowResumed`: held-back activities are dispatched.
@@ -357,21 +296,21 @@ class WorkflowHandle:
         Also the way out of a crash loop: a run whose actor kept dying is parked
         (Paused, with the reason) and tried again from its history on resume.
         """
-        self.engine._service(SignalService).resume(self.workflow_id)
+        self._engine._service(SignalService).resume(self.workflow_id)
 
     def history(self) -> list[ev.HistoryEvent]:
         """Every recorded event, decoded, in order."""
-        history = self.engine._history(self.workflow_id)
+        history = self._engine._history(self.workflow_id)
         if not history:
             raise WorkflowNotFound(self.workflow_id)
         return history
 
     def describe(self) -> WorkflowDescription:
         """Status, run chain length, pending activities and timers, and the failure if any."""
-        summary = self.engine._summary(self.workflow_id)
+        summary = self._engine._summary(self.workflow_id)
         if summary is None:
             raise WorkflowNotFound(self.workflow_id)
-        history = self.engine._history(self.workflow_id)
+        history = self._engine._history(self.workflow_id)
         with store_errors():
-            timers = self.engine._require_store().timers_of(self.workflow_id)
+            timers = self._engine._store.timers_of(self.workflow_id)
         return describe(summary, history, timers)

@@ -108,7 +108,7 @@ class RequestServer:
         self._pool.shutdown(wait=True)
 
     def _run(self) -> None:
-        store = self.engine.store
+        store = self.engine._store
         next_prune = 0.0
         while not self._stopping.is_set():
             try:
@@ -139,7 +139,7 @@ class RequestServer:
             except Exception as exc:  # every failure is answered, typed when the client knows the type
                 error = inbox.encode_error(exc)
             try:
-                self.engine.store.answer_request(request.id, reply, error)
+                self.engine._store.answer_request(request.id, reply, error)
             except Exception:
                 log.exception("the request server could not answer request %s", request.id)
         finally:

@@ -69,15 +69,12 @@ class EngineHandle(Protocol):
     def disarm_timer(self, workflow_id: str, timer_id: str | None) -> None:
         """Take a timer (None: every timer of the workflow) off the heap."""
 
-    def record_workflow_event(self, workflow_id: str, event: ev.Event) -> concurrent.futures.Future:
-        """Append an event through the workflow's Recorder without delivering it to the run."""
-
 
 @dataclass
 class RecordingEngineHandle:
     """A fake `EngineHandle` for unit tests: records every call in order.
 
-    `residency` answers `resolve_workflow`; deliveries and records resolve
+    `residency` answers `resolve_workflow`; deliveries resolve
     at once with None unless `refuse` maps a workflow id to an error.
     """
 
@@ -115,7 +112,3 @@ class RecordingEngineHandle:
 
     def disarm_timer(self, workflow_id, timer_id):
         self.calls.append(("disarm_timer", workflow_id, timer_id))
-
-    def record_workflow_event(self, workflow_id, event):
-        self.calls.append(("record_workflow_event", workflow_id, event))
-        return self._done(workflow_id)

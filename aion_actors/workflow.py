@@ -80,9 +80,13 @@ def execute_activity(activity: Callable[..., Any] | str, *args: Any, retry: Retr
             before it fails as retryable with an "ActivityTimeout" (heartbeat at
             least every half of it; the throttle is sized so that is enough).
 
-    Each timeout is a durable engine timer in the history: it survives crashes,
-    restarts and passivation, and a heartbeat moves its deadline without
-    recording anything. Cancelling the awaitable (a lost `race`, an expired
+    `schedule_to_close_timeout` (like a retry's backoff) is a durable engine
+    timer in the history: it survives crashes, restarts and passivation.
+    `start_to_close_timeout` and `heartbeat_timeout` belong to one attempt and
+    are only deadlines in the engine's timer wheel, nothing recorded: an
+    attempt that outlives its engine runs again as the next attempt, with
+    fresh deadlines, and a heartbeat moves its deadline. Only a timeout that
+    ends an attempt is recorded, as that attempt's `ActivityFailed`. Cancelling the awaitable (a lost `race`, an expired
     `with_timeout`, the workflow's cancellation) records `ActivityCancelled`
     and raises `aion_actors.ActivityCancelled` at the running attempt's next
     heartbeat (see `aion_actors.activity`); whatever the attempt returns

@@ -47,7 +47,7 @@ import aion_actors as aion  # noqa: E402
 from _table import print_table  # noqa: E402
 from aion_actors import workflow  # noqa: E402
 from aion_actors.runtime.engine_actor import EngineActor  # noqa: E402
-from aion_actors.seam import Residency  # noqa: E402
+from aion_actors import Residency  # noqa: E402
 
 
 @workflow.defn

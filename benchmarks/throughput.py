@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aion_actors as aion  # noqa: E402
 from _table import print_table  # noqa: E402
 from aion_actors import activity, workflow  # noqa: E402
-from aion_actors import engine as engine_mod  # noqa: E402
+from aion_actors.config import RUNTIMES  # noqa: E402
 from stores.url import open_store  # noqa: E402
 
 
@@ -485,15 +485,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", default=None,
                         help="store URL (default: a fresh temporary SQLite file per run, durability 'process')")
     parser.add_argument("--runtime", nargs="+", default=["inprocess"],
-                        help=f"runtimes to measure (available: {', '.join(engine_mod.RUNTIMES)})")
+                        help=f"runtimes to measure (available: {', '.join(RUNTIMES)})")
     parser.add_argument("--profile", action="store_true", help="add a counted + cProfiled pass of each workload")
     parser.add_argument("--profile-top", type=int, default=25, help="rows of each cProfile listing")
     args = parser.parse_args(argv)
     if args.steps < 2:
         parser.error("--steps must be at least 2")
     for runtime in args.runtime:
-        if runtime not in engine_mod.RUNTIMES:
-            parser.error(f"unknown runtime {runtime!r}; available: {', '.join(engine_mod.RUNTIMES)}")
+        if runtime not in RUNTIMES:
+            parser.error(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus; N={args.workflows} S={args.steps} "
           f"runs={args.runs} reps={args.reps} clients={args.clients} store={args.store or 'temp SQLite file per run'}")

@@ -133,7 +133,7 @@ def run_once(path: str, n: int, idle_timeout: float, clients: int, rate: float, 
         holder["on"] = False
         lateness, fired_at, fire_at, completed_at = [], [], [], []
         for wid in ids:
-            hist = [ev.from_stored(s) for s in engine.store.read_history(wid)]
+            hist = [ev.from_stored(s) for s in engine._store.read_history(wid)]
             started = next(e for e in hist if isinstance(e.event, ev.TimerStarted))
             fired = next(e for e in hist if isinstance(e.event, ev.TimerFired))
             done = hist[-1]

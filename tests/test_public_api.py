@@ -33,6 +33,38 @@ def test_authoring_api_names():
     assert set(aion.__all__) >= {"Engine", "RetryPolicy", "WorkflowHandle", "activity", "workflow", *ERRORS}
 
 
+def test_the_public_names_are_exactly_these():
+    """Adding or removing a public name is a decision: this list changes with it (and the README's changelog)."""
+    import aion_actors.testing
+
+    assert sorted(aion.__all__) == sorted([
+        "ActivityCancelled", "ActivityError", "AionError", "ApplicationError", "CancelledError", "Engine", "Failure",
+        "HistoryEvent", "InvalidArgument", "NoWorkerAnswered", "NonDeterminismError", "NotRunning", "PayloadError",
+        "PendingActivity", "QueryFailed", "QueryTimeout", "Residency", "RetryPolicy", "SequenceConflict",
+        "StoreError", "UnknownQuery", "UnknownWorkflowType", "WorkflowAlreadyExists", "WorkflowCancelled",
+        "WorkflowDescription", "WorkflowFailed", "WorkflowHandle", "WorkflowNotFound", "WorkflowStatus",
+        "WorkflowSummary", "WorkflowTimedOut", "activity", "workflow"])
+    assert sorted(aion_actors.testing.__all__) == ["WorkflowEnvironment", "replay"]
+    assert sorted(activity.__all__) == ["ActivityInfo", "defn", "heartbeat", "info", "is_cancelled"]
+    assert sorted(workflow.__all__) == sorted([
+        "defn", "execute_activity", "sleep", "receive", "set_query_handler", "all", "race", "start_child",
+        "execute_child", "signal_external", "ChildHandle", "start_timer", "Timer", "with_timeout", "all_settled",
+        "now", "random", "uuid4", "info", "continue_as_new", "patched", "deprecate_patch", "WorkflowInfo"])
+    for module in (aion, aion_actors.testing, activity, workflow):
+        for name in module.__all__:
+            assert hasattr(module, name), f"{module.__name__}.{name}"
+
+
+def test_engine_and_handle_show_only_their_public_surface():
+    """The engine's runtime, store, seam and registry are internals: not attributes users can lean on."""
+    engine = aion.Engine("memory:")
+    handle = aion.WorkflowHandle(engine, "w")
+    assert [n for n in vars(engine) if not n.startswith("_")] == ["resumed"]
+    assert [n for n in vars(handle) if not n.startswith("_")] == ["workflow_id"]
+    public_methods = {n for n in dir(aion.Engine) if not n.startswith("_")}
+    assert public_methods == {"close", "get_handle", "list", "open", "residency", "serve_requests", "start"}
+
+
 def test_retry_policy_defaults():
     policy = aion.RetryPolicy()
     assert (policy.initial_interval, policy.backoff, policy.max_attempts, policy.non_retryable) == (1.0, 2.0, None, [])

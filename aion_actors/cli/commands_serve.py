@@ -57,7 +57,7 @@ def _run(engine: Engine, definition: Any, name: str, value: Any, workflow_id: st
          out: Any, as_json: bool) -> None:
     try:
         engine.open()
-        existing = engine.store.get_summary(workflow_id) if workflow_id is not None else None
+        existing = engine._store.get_summary(workflow_id) if workflow_id is not None else None
         if existing is not None:
             if existing.workflow_type != name:
                 raise InvalidArgument(f"workflow {workflow_id!r} exists and is a {existing.workflow_type!r}, "
@@ -70,14 +70,14 @@ def _run(engine: Engine, definition: Any, name: str, value: Any, workflow_id: st
             verb = "following" if existing is not None else "started"
             out.print(f"[bold]{verb} {render.escape(workflow_id)}[/] ({name}) on {render.escape(store)}; "
                       f"Ctrl-C stops this process, the run stays durable")
-        follower = Follower(engine.store, [workflow_id], out, as_json)
+        follower = Follower(engine._store, [workflow_id], out, as_json)
         with follower.live():
             while True:
                 follower.poll()
                 if follower.closed(workflow_id):
                     break
                 time.sleep(POLL)
-        last = engine.store.read_history_from(workflow_id, engine.store.get_summary(workflow_id).last_seq)[0]
+        last = engine._store.read_history_from(workflow_id, engine._store.get_summary(workflow_id).last_seq)[0]
         engine.close()
         outcome(workflow_id, ev.from_stored(last), as_json)
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ from stores.errors import StoreError as _StoreLayerError
 from stores.url import open_store
 
 from .. import events as ev
+from ..config import EngineConfig
 from ..definitions import Registry
 from ..errors import translate_store_error
 from ..ids import new_run_id
@@ -41,12 +42,8 @@ def store_errors() -> Iterator[None]:
 class Blueprint:
     """How an actor process of an engine rebuilds that engine's context."""
 
-    store_url: str
-    durability: str
+    config: EngineConfig
     registry: Registry
-    idle_timeout: float
-    max_resident: int
-    activity_cancel_grace: float = 5.0
 
 
 # Per engine id; written by the engine process before it forks any actor process.
@@ -89,12 +86,11 @@ class ContextRef:
 def _context_for_this_process(engine_id: str) -> "RuntimeContext":
     key = (os.getpid(), engine_id)
     if key not in _PROCESS_CONTEXTS:
-        blueprint = _BLUEPRINTS[engine_id]
+        config, registry = _BLUEPRINTS[engine_id].config, _BLUEPRINTS[engine_id].registry
         with store_errors():
-            store = open_store(blueprint.store_url, durability=blueprint.durability)
-        _PROCESS_CONTEXTS[key] = RuntimeContext(store, blueprint.registry, InlineActivityRunner(blueprint.registry, blueprint.activity_cancel_grace),
-                                                idle_timeout=blueprint.idle_timeout,
-                                                max_resident=blueprint.max_resident)
+            store = open_store(config.store, durability=config.durability)
+        _PROCESS_CONTEXTS[key] = RuntimeContext(store, registry, InlineActivityRunner(
+            registry, config.activity_cancel_grace), config)
     return _PROCESS_CONTEXTS[key]
 
 
@@ -103,16 +99,17 @@ class RuntimeContext:
     store: EventStore
     registry: Registry
     activities: ActivityRunner
+    config: EngineConfig
     wheel: TimerWheel = field(default_factory=TimerWheel)
     clock: SystemClock | SkippingClock = SYSTEM_CLOCK  # a SkippingClock only on the in-process runtime
     writer: Any = None
-    idle_timeout: float = 60.0    # seconds a waiting run stays resident without traffic
-    max_resident: int = 10_000    # resident runs before the least recently used are passivated
-    # In process, the driver flushes the writer when the actors go quiet, so one commit holds
-    # everything a cascade appended (a step's result and its next command); elsewhere the
-    # writer flushes itself.
-    driver_flushes: bool = False
-    writer_pending: bool = False
+
+    @property
+    def driver_flushes(self) -> bool:
+        """In process, the driver flushes the writer when the actors go quiet, so one commit holds
+        everything a cascade appended (a step's result and its next command); elsewhere the
+        writer flushes itself."""
+        return self.config.runtime == "inprocess"
 
     @staticmethod
     def new_run_id() -> str:

@@ -27,7 +27,7 @@ from .context import ContextRef, RuntimeContext
 from .engine_actor import EngineActor
 from .messages import Batch, ClientReply, Flush, Housekeeping, InitEngine, InitWriter, TimersDue
 from .system import open_actor_system
-from .writer import StoreWriter
+from .writer import Backlog, StoreWriter
 
 log = logging.getLogger("aion_actors.driver")
 
@@ -40,10 +40,11 @@ _MP_TICK = 0.05    # multi-process: timer and housekeeping tick
 
 
 class Driver:
-    def __init__(self, context: RuntimeContext, engine_id: str, runtime: str = "inprocess") -> None:
+    def __init__(self, context: RuntimeContext, engine_id: str) -> None:
         self.context = context
         self.engine_id = engine_id
-        self.runtime = runtime
+        self.runtime = context.config.runtime
+        self._backlog = Backlog() if context.driver_flushes else None
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._futures: dict[int, concurrent.futures.Future] = {}
         self._corr = itertools.count(1)
@@ -86,9 +87,8 @@ class Driver:
             system = handle.system
             writer = system.createActor(StoreWriter)
             local = self.context if self.runtime == "inprocess" else None
-            self.context.driver_flushes = self.runtime == "inprocess"
             ref = ContextRef(self.engine_id, writer, local)
-            system.tell(writer, InitWriter(ref))
+            system.tell(writer, InitWriter(ref, self._backlog))
             self.engine = system.createActor(EngineActor)
             system.tell(self.engine, InitEngine(ref))
             self.system_handle = handle
@@ -159,7 +159,7 @@ class Driver:
         clock = self.context.clock
         if clock.skips:
             clock.wake = lambda: self.inbox.put(_WAKE)
-        every = max(0.05, min(_IDLE_WAIT, self.context.idle_timeout / 2))
+        every = max(0.05, min(_IDLE_WAIT, self.context.config.idle_timeout / 2))
         housekeeping_due = time.monotonic() + every
         while True:
             deadline = wheel.next_deadline()
@@ -185,7 +185,7 @@ class Driver:
                 batch.append((None, Housekeeping()))
             if batch:
                 system.tell(self.engine, Batch(tuple(batch)))
-                while self.context.writer_pending:
+                while self._backlog.pending:
                     system.tell(self.context.writer, Flush())
                 self._collect(system)
             if stopping:
@@ -199,7 +199,7 @@ class Driver:
         while it runs would fire the timeout early), nothing left to commit.
         Returns True when the clock moved, so the loop goes round without waiting.
         """
-        if not self.inbox.empty() or self.context.activities.busy() or self.context.writer_pending:
+        if not self.inbox.empty() or self.context.activities.busy() or self._backlog.pending:
             return False
         clock = self.context.clock
         now = clock.time()

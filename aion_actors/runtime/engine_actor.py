@@ -5,18 +5,20 @@ workflow type (simple_one_for_one) -> a Recorder per resident run, which
 supervises the run actor -> its activity actors. A Recorder that crashes is
 restarted by its type supervisor and rebuilds the run from the store; a run
 actor that crashes is restarted by its Recorder, and parked past its restart
-intensity; a type supervisor that gives up is started again here and its
-runs resumed. This actor keeps what routing needs: which runs are resident
-(and their Recorders' addresses), starts new ones, resumes running ones from
-the store on recovery, and answers result waiters when a run closes.
-"""
+intensity; a type supervisor that gives up is started again here
+(`tree.TypeSupervisors`) and its runs made resident again. Which runs are
+resident, which wait for room and who waits for a result is kept in a
+`residency.ResidencyBook`, whose rules are plain functions of its data; this
+actor carries its answers out: it starts Recorders, makes running workflows
+resident from the store on recovery, and answers result waiters when a run
+closes."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from datetime import datetime, timezone
-from collections import OrderedDict, deque
 from typing import Callable
 
 from thespian.actors import Actor, ChildActorExited
@@ -26,10 +28,11 @@ from supervisors import Shutdown, StartChild
 from .. import events as ev
 from ..errors import Failure, NotRunning, WorkflowAlreadyExists, WorkflowNotFound
 from ..seam import Residency
-from .messages import (ArmTimer, Batch, BeginRun, ClientReply, DeliverToWorkflow, DisarmTimer, Fenced, InitEngine,
-                       InitRecorder, QueryWorkflow, RecorderUp, RecordWorkflowEvent, Recover, ResolveWorkflow,
-                       RunClosed, RunQuery, Housekeeping, Passivate, Passivated, SpawnChild, StartWorkflow,
-                       TerminateActivity, TimersDue, WaitResult)
+from .messages import (ArmTimer, Batch, BeginRun, ClientReply, DeliverToWorkflow, DisarmTimer, Fenced, Housekeeping,
+                       InitEngine, InitRecorder, Passivate, Passivated, QueryWorkflow, RecorderUp, Recover,
+                       ResolveWorkflow, RunClosed, RunQuery, SpawnChild, StartWorkflow, TerminateActivity, TimersDue,
+                       WaitResult)
+from .residency import ResidencyBook, Then
 from .tree import TypeSupervisors
 
 log = logging.getLogger("aion_actors.engine")
@@ -43,21 +46,17 @@ RESIDENT, NON_RESIDENT, TERMINAL, UNKNOWN = (Residency.RESIDENT, Residency.NON_R
                                              Residency.UNKNOWN)
 
 
-class EngineActor(TypeSupervisors, Actor):
+def _nothing(recorder) -> None:
+    """What a run made resident for its own sake (recovery, a child) does once its Recorder is up."""
+
+
+class EngineActor(Actor):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.context = None
         self.client = None
-        self.runs: OrderedDict[str, object] = OrderedDict()  # resident runs (their Recorders), LRU first
-        self.coming: dict[str, list] = {}    # runs whose Recorder is starting: what to do once it is up
-        self.type_of: dict[str, str] = {}    # resident run -> its workflow type
-        self.supervisors: dict[str, object] = {}  # workflow type -> its supervisor
-        self.supervisor_restarts: dict[str, object] = {}  # workflow type -> its RestartIntensity
-        self.touched: dict[str, float] = {}
-        self.loading: dict[str, list] = {}   # runs waiting for room, with what to do once resident
-        self.admissions: deque = deque()     # (workflow id, make it resident), oldest first
-        self.asked: set[str] = set()         # runs with a Passivate in flight
-        self.waiters: dict[str, list[int]] = {}
+        self.book: ResidencyBook | None = None
+        self.type_supervisors = TypeSupervisors(self.createActor, self.send)
         # Runs that closed here lately, with their outcome: a result() asked just after the run
         # closed (the usual case for short workflows) is answered without reading the store.
         self.closed_recently: OrderedDict[str, tuple] = OrderedDict()
@@ -77,6 +76,7 @@ class EngineActor(TypeSupervisors, Actor):
         elif isinstance(msg, InitEngine):
             self.ref = msg.context
             self.context = msg.context.get()
+            self.book = ResidencyBook(self.context.config.max_resident, self.context.config.idle_timeout)
         else:
             self._handle(msg)
 
@@ -92,9 +92,9 @@ class EngineActor(TypeSupervisors, Actor):
     # -- residency -----------------------------------------------------------
 
     def residency(self, workflow_id: str) -> str:
-        if workflow_id in self.runs:
+        if self.book.is_resident(workflow_id):
             return RESIDENT
-        if workflow_id in self.loading:
+        if self.book.is_waiting(workflow_id):
             return NON_RESIDENT
         summary = self.context.store_summary(workflow_id)
         if summary is None:
@@ -108,46 +108,41 @@ class EngineActor(TypeSupervisors, Actor):
 
     def _admit(self, workflow_id: str, make_resident: Callable[[], None]) -> None:
         """Run `make_resident` now if there is room, else once a resident run closes or passivates."""
-        if len(self.runs) < self.context.max_resident:
+        if self.book.has_room():
             make_resident()
             return
-        self.admissions.append((workflow_id, make_resident))
-        self._make_room()
+        self.book.queue(workflow_id, make_resident)
+        self._ask_to_passivate()
 
-    def _release(self) -> None:
-        while self.admissions and len(self.runs) < self.context.max_resident:
-            _, make_resident = self.admissions.popleft()
+    def _admit_queued(self) -> None:
+        while (make_resident := self.book.admit_next()) is not None:
             make_resident()
 
-    def _new_recorder(self, workflow_id: str, workflow_type: str, then: list) -> None:
-        """Ask the type's supervisor for a Recorder; `then` runs once it is up (`_recorder_up`)."""
-        self.runs[workflow_id] = None
-        self.coming[workflow_id] = then
-        self.type_of[workflow_id] = workflow_type
-        self._touch(workflow_id)
-        self.send(self._supervisor_of(workflow_type),
+    def _new_recorder(self, workflow_id: str, workflow_type: str, on_up: list[Then]) -> None:
+        """Ask the type's supervisor for a Recorder; `on_up` runs once it is up (`_recorder_up`)."""
+        self.book.add(workflow_id, workflow_type, on_up, time.monotonic())
+        self.send(self.type_supervisors.of(workflow_type),
                   StartChild(message=InitRecorder(self.ref, workflow_id, self.myAddress)))
 
     def _recorder_up(self, workflow_id: str, recorder) -> None:
-        if workflow_id not in self.runs:
+        on_up = self.book.recorder_up(workflow_id, recorder)
+        if on_up is None:
             self.send(recorder, Shutdown())  # dropped while it started (or restarted): not wanted
             return
-        self.runs[workflow_id] = recorder
-        for then in self.coming.pop(workflow_id, ()):
+        for then in on_up:
             then(recorder)
 
-    def _with_recorder(self, workflow_id: str, corr, then: Callable[[object], None]) -> None:
-        """Call `then(recorder)` once the run is resident, loading it by replay if need be."""
-        if workflow_id in self.runs:
-            self._touch(workflow_id)
-            recorder = self.runs[workflow_id]
-            if recorder is None:
-                self.coming[workflow_id].append(then)
+    def _via_recorder(self, workflow_id: str, corr, then: Then) -> None:
+        """Call `then(recorder)` once the run is resident, replaying it into residence if need be."""
+        if self.book.is_resident(workflow_id):
+            run = self.book.touch(workflow_id, time.monotonic())
+            if run.recorder is None:
+                run.on_up.append(then)
             else:
-                then(recorder)
+                then(run.recorder)
             return
-        if workflow_id in self.loading:
-            self.loading[workflow_id].append(then)
+        if self.book.is_waiting(workflow_id):
+            self.book.wait_for_room(workflow_id, then)
             return
         where = self.residency(workflow_id)
         if where == UNKNOWN:
@@ -155,32 +150,50 @@ class EngineActor(TypeSupervisors, Actor):
         elif where == TERMINAL:
             self._reply(corr, False, NotRunning(workflow_id, self.context.store_summary(workflow_id).status))
         else:
-            self.loading[workflow_id] = [then]
-            self._admit(workflow_id, lambda: self._load(workflow_id))
+            self.book.wait_for_room(workflow_id, then)
+            self._admit(workflow_id, lambda: self._replay(workflow_id))
 
-    def _load(self, workflow_id: str) -> None:
+    def _replay(self, workflow_id: str) -> None:
         """Make a durable run resident: a Recorder that replays it from the store."""
-        waiting = self.loading.pop(workflow_id, [])
-        if workflow_id in self.runs:
+        waiting = self.book.take_waiting(workflow_id)
+        if self.book.is_resident(workflow_id):
             for then in waiting:
-                self._with_recorder(workflow_id, None, then)
+                self._via_recorder(workflow_id, None, then)
             return
         summary = self.context.store_summary(workflow_id)
         if summary is None or summary.closed_at is not None:
             return  # ended (or vanished) while it waited for room
         self._new_recorder(workflow_id, summary.workflow_type, waiting)
 
-    def _touch(self, workflow_id: str) -> None:
-        self.runs.move_to_end(workflow_id)
-        self.asked.discard(workflow_id)
-        self.touched[workflow_id] = time.monotonic()
+    def _make_resident(self, workflow_id: str) -> None:
+        """Make a running workflow resident (replaying it), as soon as there is room."""
+        self._via_recorder(workflow_id, None, _nothing)
+
+    def _supervisor_exited(self, address) -> None:
+        """A type supervisor gave up (its Recorders kept crashing): start it again, make its runs resident."""
+        workflow_type, restart = self.type_supervisors.exited(address, time.monotonic())
+        if workflow_type is None:
+            return
+        lost = self.book.remove_type(workflow_type)
+        if not restart:
+            log.error("the supervisor of workflow type %r keeps failing; its runs wait for the next "
+                      "delivery or restart of the engine", workflow_type)
+            self._admit_queued()
+            return
+        log.error("the supervisor of workflow type %r exited; starting it again and resuming %d runs",
+                  workflow_type, len(lost))
+        self._admit_queued()
+        for workflow_id, on_up in lost:
+            self._make_resident(workflow_id)
+            for then in on_up:
+                self._via_recorder(workflow_id, None, then)
 
     # -- requests ------------------------------------------------------------
 
     def _start(self, msg: StartWorkflow) -> None:
         # Only resident runs are checked here; for the others the store's create
         # (expected seq 0) is the arbiter, and its conflict becomes WorkflowAlreadyExists.
-        if msg.workflow_id in self.runs:
+        if self.book.is_resident(msg.workflow_id):
             self._reply(msg.corr, False, WorkflowAlreadyExists(msg.workflow_id))
             return
         begin = BeginRun(msg.start, msg.corr, self.client)
@@ -190,19 +203,15 @@ class EngineActor(TypeSupervisors, Actor):
     def _deliver(self, msg: DeliverToWorkflow) -> None:
         forward = DeliverToWorkflow(msg.corr, msg.workflow_id, msg.event, msg.reply_to or self.client,
                                     msg.observed_at)
-        self._with_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward))
+        self._via_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward))
 
     def _query(self, msg: QueryWorkflow) -> None:
         forward = RunQuery(msg.corr, msg.name, msg.args, self.client)
-        self._with_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward))
-
-    def _record(self, msg: RecordWorkflowEvent) -> None:
-        forward = RecordWorkflowEvent(msg.corr, msg.workflow_id, msg.event, msg.reply_to or self.client)
-        self._with_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward))
+        self._via_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward))
 
     def _terminate_activity(self, msg: TerminateActivity) -> None:
-        if msg.workflow_id in self.runs:
-            self._with_recorder(msg.workflow_id, None, lambda recorder: self.send(recorder, msg))
+        if self.book.is_resident(msg.workflow_id):
+            self._via_recorder(msg.workflow_id, None, lambda recorder: self.send(recorder, msg))
 
     def _arm(self, msg: ArmTimer) -> None:
         self.context.wheel.arm(msg.workflow_id, msg.timer_id, msg.fire_at)
@@ -214,8 +223,8 @@ class EngineActor(TypeSupervisors, Actor):
             self.context.wheel.disarm(msg.workflow_id, msg.timer_id)
 
     def _wait(self, msg: WaitResult) -> None:
-        if msg.workflow_id in self.runs:
-            self.waiters.setdefault(msg.workflow_id, []).append(msg.corr)
+        if self.book.is_resident(msg.workflow_id):
+            self.book.add_result_waiter(msg.workflow_id, msg.corr)
             return
         closed = self.closed_recently.get(msg.workflow_id)
         if closed is not None:
@@ -227,22 +236,18 @@ class EngineActor(TypeSupervisors, Actor):
         elif where == TERMINAL:
             self._reply(msg.corr, True)
         else:
-            self.waiters.setdefault(msg.workflow_id, []).append(msg.corr)
+            self.book.add_result_waiter(msg.workflow_id, msg.corr)
 
     def _recover(self, msg: Recover) -> None:
         resumed = 0
         for summary in self.context.list_active():
-            if summary.workflow_id in self.runs or summary.status == "paused":
+            if self.book.is_resident(summary.workflow_id) or summary.status == "paused":
                 continue
-            self._resume(summary.workflow_id)
+            self._make_resident(summary.workflow_id)
             resumed += 1
         for row in self.context.all_timers():
             self.context.wheel.arm(row.workflow_id, row.timer_id, row.fire_at)
         self._reply(msg.corr, True, resumed)
-
-    def _resume(self, workflow_id: str) -> None:
-        """Make a running workflow resident (replaying it), as soon as there is room."""
-        self._with_recorder(workflow_id, None, lambda recorder: None)
 
     def _timers_due(self, msg: TimersDue) -> None:
         # Every fire of one pass is recorded at the moment the pass saw it due: they share
@@ -258,24 +263,11 @@ class EngineActor(TypeSupervisors, Actor):
         Only a run that waits on deliveries (signals, timers, children) agrees to go;
         its state is rebuilt by replay when something arrives for it.
         """
-        self.asked.clear()  # a run that said no last time may be idle now
-        self._make_room()
+        self.book.forget_asked()  # a run that said no last time may be idle now
+        self._ask_to_passivate()
 
-    def _make_room(self) -> None:
-        """Ask the least recently used runs to passivate: the idle ones, and enough for the cap.
-
-        Runs already asked are skipped, so admitting many runs at once costs one pass each
-        over the few runs it asks, not over every resident run.
-        """
-        idle_before = time.monotonic() - self.context.idle_timeout
-        excess = len(self.runs) + len(self.admissions) - self.context.max_resident - len(self.asked)
-        for workflow_id, recorder in self.runs.items():
-            if excess <= 0 and self.touched.get(workflow_id, 0) > idle_before:
-                break
-            if workflow_id in self.asked or recorder is None:
-                continue
-            excess -= 1
-            self.asked.add(workflow_id)
+    def _ask_to_passivate(self) -> None:
+        for workflow_id, recorder in self.book.to_passivate(time.monotonic()):
             self.send(recorder, Passivate(workflow_id))
 
     def _passivated(self, msg: Passivated) -> None:
@@ -283,14 +275,10 @@ class EngineActor(TypeSupervisors, Actor):
 
     def _drop(self, workflow_id: str) -> None:
         """The run no longer has actors here: stop its Recorder (and so its run), admit another."""
-        self.touched.pop(workflow_id, None)
-        self.asked.discard(workflow_id)
-        self.type_of.pop(workflow_id, None)
-        self.coming.pop(workflow_id, None)
-        recorder = self.runs.pop(workflow_id, None)
-        if recorder is not None:
-            self.send(recorder, Shutdown())  # exits "shutdown": its supervisor forgets it, no restart
-        self._release()
+        run = self.book.remove(workflow_id)
+        if run is not None and run.recorder is not None:
+            self.send(run.recorder, Shutdown())  # exits "shutdown": its supervisor forgets it, no restart
+        self._admit_queued()
 
     def _closed(self, msg: RunClosed) -> None:
         self._drop(msg.workflow_id)
@@ -298,7 +286,7 @@ class EngineActor(TypeSupervisors, Actor):
             self.closed_recently[msg.workflow_id] = (msg.workflow_type, msg.outcome)
             if len(self.closed_recently) > _CLOSED_REMEMBERED:
                 self.closed_recently.popitem(last=False)
-        for corr in self.waiters.pop(msg.workflow_id, []):
+        for corr in self.book.take_result_waiters(msg.workflow_id):
             self._reply(corr, True, (msg.workflow_type, msg.outcome))
         if msg.parent_workflow_id is not None and msg.outcome is not None:
             self._tell_parent(msg.parent_workflow_id, msg.workflow_id, msg.outcome)
@@ -309,18 +297,18 @@ class EngineActor(TypeSupervisors, Actor):
 
     def _spawn_child(self, msg: SpawnChild) -> None:
         where = self.residency(msg.child_workflow_id)
-        if where == UNKNOWN and msg.child_workflow_id not in self.loading:
+        if where == UNKNOWN and not self.book.is_waiting(msg.child_workflow_id):
             begin = BeginRun(ev.WorkflowStarted(msg.workflow_type, msg.input,
                                                 parent_workflow_id=msg.parent_workflow_id))
             # Until it is admitted, deliveries for the child (a cancel from its parent) wait for it.
-            self.loading[msg.child_workflow_id] = []
+            self.book.wait_for_room(msg.child_workflow_id)
             self._admit(msg.child_workflow_id, lambda: self._start_child(msg.child_workflow_id, msg.workflow_type,
                                                                           begin))
             if self._parent_took_it_down(msg):  # its cancel may have overtaken this spawn, and been lost
                 self._deliver(DeliverToWorkflow(None, msg.child_workflow_id, ev.WorkflowCancelRequested(
                     f"parent {msg.parent_workflow_id!r} ended")))
         elif where == NON_RESIDENT:
-            self._resume(msg.child_workflow_id)
+            self._make_resident(msg.child_workflow_id)
         elif where == TERMINAL:
             # The child ended while its parent was down: give the parent the recorded outcome now.
             last = self.context.read_history(msg.child_workflow_id)[-1].event
@@ -329,7 +317,7 @@ class EngineActor(TypeSupervisors, Actor):
     def _parent_took_it_down(self, msg: SpawnChild) -> bool:
         """Whether the parent already ended, linked to this child (messages between processes may
         overtake each other): then the child must be cancelled, not left running as an orphan."""
-        if msg.parent_workflow_id in self.runs or self.residency(msg.parent_workflow_id) != TERMINAL:
+        if self.book.is_resident(msg.parent_workflow_id) or self.residency(msg.parent_workflow_id) != TERMINAL:
             return False
         policy = next((e.event.parent_close_policy for e in self.context.read_history(msg.parent_workflow_id)
                        if isinstance(e.event, ev.ChildWorkflowStarted)
@@ -338,7 +326,7 @@ class EngineActor(TypeSupervisors, Actor):
 
     def _start_child(self, child_id: str, workflow_type: str, begin: BeginRun) -> None:
         self._new_recorder(child_id, workflow_type,
-                           [lambda recorder: self.send(recorder, begin)] + self.loading.pop(child_id, []))
+                           [lambda recorder: self.send(recorder, begin)] + self.book.take_waiting(child_id))
 
     def _fenced(self, msg: Fenced) -> None:
         self._drop(msg.workflow_id)
@@ -354,7 +342,6 @@ _HANDLERS = {
     TimersDue: EngineActor._timers_due,
     RunClosed: EngineActor._closed,
     Fenced: EngineActor._fenced,
-    RecordWorkflowEvent: EngineActor._record,
     TerminateActivity: EngineActor._terminate_activity,
     ArmTimer: EngineActor._arm,
     SpawnChild: EngineActor._spawn_child,

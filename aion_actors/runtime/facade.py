@@ -15,8 +15,8 @@ from .. import events as ev
 from ..errors import AionError
 from ..payload import Payload
 from ..seam import MailboxMessage, Query, Residency
-from .messages import (ArmTimer, DeliverToWorkflow, DisarmTimer, QueryWorkflow, RecordWorkflowEvent,
-                       ResolveWorkflow, SpawnChild, TerminateActivity)
+from .messages import (ArmTimer, DeliverToWorkflow, DisarmTimer, QueryWorkflow, ResolveWorkflow, SpawnChild,
+                       TerminateActivity)
 
 
 class ActorEngineHandle:
@@ -57,12 +57,6 @@ class ActorEngineHandle:
 
     def disarm_timer(self, workflow_id: str, timer_id: str | None) -> None:
         self._tell(DisarmTimer(workflow_id, timer_id))
-
-    def record_workflow_event(self, workflow_id: str, event: ev.Event) -> concurrent.futures.Future:
-        if self._request is None:
-            self._tell(RecordWorkflowEvent(None, workflow_id, event))
-            return _resolved()
-        return self._ask(lambda corr: RecordWorkflowEvent(corr, workflow_id, event))
 
 
 def _resolved() -> concurrent.futures.Future:

@@ -73,11 +73,6 @@ class TimersDue:
 
 
 @dataclass(frozen=True, slots=True)
-class Stop:
-    corr: int
-
-
-@dataclass(frozen=True, slots=True)
 class ClientReply:
     corr: int
     ok: bool
@@ -132,6 +127,7 @@ class RunCrashed:
 @dataclass(frozen=True, slots=True)
 class InitWriter:
     context: Any
+    backlog: Any = None  # in process, the driver's `writer.Backlog`: the driver flushes
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +149,8 @@ class AppendDone:
 
 @dataclass(frozen=True, slots=True)
 class RunClosed:
+    """Recorder -> engine: the run ended (`outcome`, its terminal event) and its appends are committed."""
     workflow_id: str
-    status: str
     outcome: ev.Event | None = None
     parent_workflow_id: str | None = None
     workflow_type: str = ""
@@ -269,15 +265,6 @@ class TerminateActivity:
     workflow_id: str
     activity_id: int
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class RecordWorkflowEvent:
-    """Append `event` without delivering it to the run (seam: record_workflow_event)."""
-    corr: int | None
-    workflow_id: str
-    event: ev.Event
-    reply_to: Any = None
 
 
 @dataclass(frozen=True, slots=True)

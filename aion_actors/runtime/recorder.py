@@ -26,7 +26,7 @@ from .deadlines import is_attempt_deadline
 from .messages import (AppendDone, AppendRequest, BeginRun, ClientReply, Committed, DeadlinePassed, DeliverToWorkflow,
                        Fenced,
                        InitRecorder, InitWorkflow, Passivate, Passivated, QueryWorkflow, Record, Recorded, RecorderUp,
-                       RecordWorkflowEvent, Resolved, RunClosed, RunCrashed, RunIdle, RunQuery, TerminateActivity)
+                       Resolved, RunClosed, RunCrashed, RunIdle, RunQuery, TerminateActivity)
 from .workflow_actor import WorkflowActor
 
 log = logging.getLogger("aion_actors.recorder")
@@ -77,7 +77,7 @@ class Recorder(LinkedActor):
     # -- setup -------------------------------------------------------------
 
     def receive(self, msg, sender):
-        if self.passivated and isinstance(msg, (DeliverToWorkflow, RecordWorkflowEvent, RunQuery)):
+        if self.passivated and isinstance(msg, (DeliverToWorkflow, RunQuery)):
             if isinstance(msg, RunQuery):
                 msg = QueryWorkflow(msg.corr, self.workflow_id, msg.name, msg.args)
             self.send(self.engine, msg)  # it went idle meanwhile: the engine revives it and re-routes
@@ -212,7 +212,7 @@ class Recorder(LinkedActor):
                 self.send(self.engine, Fenced(self.workflow_id, "already exists"))
                 return
             self._fence(msg.error)
-            if kind in ("deliver", "recorded-only", "start"):
+            if kind in ("deliver", "start"):
                 self._reply(purpose[2], purpose[1], False, msg.error)
             return
         if kind == "start":
@@ -221,22 +221,21 @@ class Recorder(LinkedActor):
             self.unstarted.clear()
         elif kind == "record":
             self.send(purpose[1], Committed(purpose[2]))
-        elif kind in ("deliver", "recorded-only"):
-            if kind == "deliver":
-                for event in recorded:
-                    if self.run_actor is not None:
-                        self.send(self.run_actor, Resolved(event))
-                    elif isinstance(event.event, ev.WorkflowResumed) and self.parked:
-                        self.parked = False  # resumed after a crash loop: try again, from the store
-                        self.restarts = RestartIntensity(RUN_RESTART_INTENSITY, RUN_RESTART_PERIOD)
-                        self._respawn()
-                    else:
-                        self.unstarted.append(event)  # the run gets it with its history when it starts
+        elif kind == "deliver":
+            for event in recorded:
+                if self.run_actor is not None:
+                    self.send(self.run_actor, Resolved(event))
+                elif isinstance(event.event, ev.WorkflowResumed) and self.parked:
+                    self.parked = False  # resumed after a crash loop: try again, from the store
+                    self.restarts = RestartIntensity(RUN_RESTART_INTENSITY, RUN_RESTART_PERIOD)
+                    self._respawn()
+                else:
+                    self.unstarted.append(event)  # the run gets it with its history when it starts
             self._reply(purpose[2], purpose[1], True, None)
         if self.respawn_wanted and not self.pending:
             self._respawn()
         if self.status is not None and self.status.is_terminal and not self.pending:
-            self.send(self.engine, RunClosed(self.workflow_id, self.status.value, recorded[-1].event,
+            self.send(self.engine, RunClosed(self.workflow_id, recorded[-1].event,
                                              self.parent_workflow_id, self.workflow_type))
 
     def _fence(self, error: BaseException) -> None:
@@ -246,7 +245,7 @@ class Recorder(LinkedActor):
         self.fenced = True
         log.error("workflow %s fenced: %s", self.workflow_id, error)
         for purpose, _ in self.pending.values():
-            if purpose[0] in ("deliver", "recorded-only", "start"):
+            if purpose[0] in ("deliver", "start"):
                 self._reply(purpose[2], purpose[1], False, error)
         self.pending.clear()
         self.to_write.clear()
@@ -285,13 +284,6 @@ class Recorder(LinkedActor):
             return
         self.delivered_while_passivating |= self.passivating
         self._append((msg.event,), ("deliver", msg.corr, msg.reply_to), msg.observed_at)
-
-    def _record_only(self, msg: RecordWorkflowEvent, sender) -> None:
-        if self.status is None or self.status.is_terminal:
-            self._reply(msg.reply_to, msg.corr, False,
-                        NotRunning(self.workflow_id, self.status.value if self.status else "unknown"))
-            return
-        self._append((msg.event,), ("recorded-only", msg.corr, msg.reply_to))
 
     def _to_run(self, msg, sender) -> None:
         if self.run_actor is not None:
@@ -365,7 +357,6 @@ _HANDLERS = {
     Record: Recorder._record,
     DeliverToWorkflow: Recorder._delivery,
     RunQuery: Recorder._query,
-    RecordWorkflowEvent: Recorder._record_only,
     TerminateActivity: Recorder._to_run,
     Passivate: Recorder._passivate,
     RunIdle: Recorder._run_idle,

@@ -61,6 +61,7 @@ import thespian.system.utilis as _thesplog_state
 from thespian.actors import ActorSystem
 from thespian.system.messages.status import Thespian_StatusReq, Thespian_SystemStatus
 
+from ..config import RUNTIMES
 from ..errors import AionError, InvalidArgument
 from .simplebase import patch_simple_base
 from .thespian_pin import ReadsGlobals, Replaced, require
@@ -79,7 +80,6 @@ SHAPE = [
 ]
 require(__name__, SHAPE)
 
-RUNTIMES = ("inprocess", "local")
 LOOPBACK = "127.0.0.1"
 NONCE_CAPABILITY = "Aion System Nonce"
 START_ATTEMPTS = 3

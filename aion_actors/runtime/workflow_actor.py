@@ -142,12 +142,12 @@ class WorkflowActor(SupervisedActivities, Actor):
             elif isinstance(command, cmd.ContinueAsNew):
                 events.append(ev.WorkflowStarted(self.instance.info.workflow_type, command.input,
                                                  self.instance.info.parent_workflow_id))
-        self._send_record(tuple(events), commands)
+        self._send_record(tuple(events))
 
     def _record(self, *events: ev.Event) -> None:
-        self._send_record(tuple(events), ())
+        self._send_record(tuple(events))
 
-    def _send_record(self, events: tuple[ev.Event, ...], commands: tuple[cmd.Command, ...]) -> None:
+    def _send_record(self, events: tuple[ev.Event, ...]) -> None:
         self.next_token += 1
         self.in_flight[self.next_token] = None  # sent; its seqs are not known yet
         self.send(self.recorder, Record(self.next_token, events))

@@ -1,9 +1,11 @@
 """The store writer: group commit for every Recorder of the engine.
 
-Appends are buffered until the writer's own `Flush` reaches the front of
-its mailbox, so everything that arrived meanwhile — from many workflows —
-is written in one transaction. Each Recorder still hears about its own
-append alone, and a conflict in one append does not fail the others.
+Appends are buffered until a `Flush` reaches the writer, so everything that
+arrived meanwhile — from many workflows — is written in one transaction. Each
+Recorder still hears about its own append alone, and a conflict in one append
+does not fail the others. Who sends the `Flush` depends on the runtime: in
+process, the driver, once the actors are quiet (it watches the writer's
+`Backlog`); between processes, the writer itself, behind the appends queued.
 """
 
 from __future__ import annotations
@@ -16,29 +18,44 @@ from ..errors import translate_store_error
 from .messages import AppendDone, AppendRequest, Flush, InitWriter
 
 
+class Backlog:
+    """Whether the writer holds appends not yet flushed: set by the writer, read by the in-process driver.
+
+    Both run on the driver's thread (the simple base runs actors inside the driver's `tell`),
+    so a plain attribute is enough.
+    """
+
+    __slots__ = ("pending",)
+
+    def __init__(self) -> None:
+        self.pending = False
 
 
 class StoreWriter(Actor):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.store = None
+        self.backlog: Backlog | None = None  # None: nobody flushes for us
         self.pending: list[tuple[object, AppendRequest]] = []
 
     def receiveMessage(self, msg, sender):
         if isinstance(msg, AppendRequest):
-            if not self.pending and not self.context.driver_flushes:
-                self.send(self.myAddress, Flush())
+            if self.backlog is None:
+                if not self.pending:
+                    self.send(self.myAddress, Flush())
+            else:
+                self.backlog.pending = True
             self.pending.append((sender, msg))
-            self.context.writer_pending = True
         elif isinstance(msg, (Flush, ActorExitRequest)):
             self._flush()
         elif isinstance(msg, InitWriter):
-            self.context = msg.context.get()
-            self.store = self.context.store
+            self.store = msg.context.get().store
+            self.backlog = msg.backlog
 
     def _flush(self) -> None:
         batch, self.pending = self.pending, []
-        self.context.writer_pending = False
+        if self.backlog is not None:
+            self.backlog.pending = False
         if not batch:
             return
         try:

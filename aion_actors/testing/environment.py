@@ -55,7 +55,7 @@ class WorkflowEnvironment:
                              **engine_options)
         self.clock: SkippingClock = self.engine._clock
         self.clock.auto_skip = auto_skip
-        install_mocks(self.engine.registry, mocks or {})
+        install_mocks(self.engine._registry, mocks or {})
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -101,7 +101,7 @@ class WorkflowEnvironment:
         Raises:
             InvalidArgument: `activity` is a name no registered activity has.
         """
-        install_mock(self.engine.registry, activity, fn)
+        install_mock(self.engine._registry, activity, fn)
 
     # -- time ----------------------------------------------------------------
 

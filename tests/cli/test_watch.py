@@ -33,7 +33,7 @@ def test_heartbeat_details_drive_a_progress_bar(tmp_path):
     with aion.Engine(store=f"sqlite:///{tmp_path}/aion.db", workflows=[cruncher], activities=[crunch]) as engine:
         handle = engine.start(cruncher, 10, id="c-1")
         wait_for(lambda: "ActivityHeartbeat" in [e.type_name for e in handle.history()], "a heartbeat to be recorded")
-        follower = Follower(engine.store, ["c-1"], Console(file=screen, force_terminal=True, width=120), False)
+        follower = Follower(engine._store, ["c-1"], Console(file=screen, force_terminal=True, width=120), False)
         with follower.live():
             shown = follower.poll()
             assert [e.type_name for e in shown][-1] == "ActivityHeartbeat"

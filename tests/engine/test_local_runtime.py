@@ -12,7 +12,7 @@ import pytest
 import aion_actors as aion
 from aion_actors import activity, workflow
 from aion_actors.runtime.procs import listening_sockets
-from aion_actors.seam import Residency
+from aion_actors import Residency
 from tests.engine.conftest import record_effect
 from tests.waiting import wait_for
 
@@ -65,7 +65,7 @@ def test_every_process_listens_on_loopback_only_and_none_outlives_the_engine(loc
     engine = local_engine()
     handle = engine.start(waiter, id="w")
     assert engine.residency("w") is Residency.RESIDENT
-    pids = engine._driver.system_handle.pids()
+    pids = engine._runtime.system_handle.pids()
     assert len(pids) >= 4  # admin, logger, writer, engine actor, and the run's Recorder and actor
     sockets = listening_sockets(pids)
     assert sockets and {ip for _, ip, _ in sockets} == {"127.0.0.1"}
@@ -91,8 +91,8 @@ def test_two_engines_do_not_share_a_system(tmp_path):
     first = aion.Engine(store=f"sqlite:///{tmp_path}/a.db", runtime="local", workflows=[waiter]).open()
     second = aion.Engine(store=f"sqlite:///{tmp_path}/b.db", runtime="local", workflows=[waiter]).open()
     try:
-        assert first._driver.system_handle.admin_port != second._driver.system_handle.admin_port
-        assert not first._driver.system_handle.pids() & second._driver.system_handle.pids()
+        assert first._runtime.system_handle.admin_port != second._runtime.system_handle.admin_port
+        assert not first._runtime.system_handle.pids() & second._runtime.system_handle.pids()
         first.start(waiter, id="only-in-a")
         with pytest.raises(aion.WorkflowNotFound):
             second.get_handle("only-in-a")
@@ -113,7 +113,7 @@ def test_processes_exit_when_the_engine_is_sigkilled(tmp_path):
             engine.start(waiter, id="k").query("up")
         except aion.UnknownQuery:
             pass
-        open({str(pids_file)!r}, "w").write(" ".join(map(str, engine._driver.system_handle.pids())))
+        open({str(pids_file)!r}, "w").write(" ".join(map(str, engine._runtime.system_handle.pids())))
         time.sleep(600)
     """)
     with open(tmp_path / "out.log", "w") as out:

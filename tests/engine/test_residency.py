@@ -2,7 +2,7 @@
 
 
 from aion_actors import workflow
-from aion_actors.seam import Residency
+from aion_actors import Residency
 from tests.waiting import wait_for
 
 

@@ -366,7 +366,7 @@ async def spinning() -> None:
 def test_closing_the_engine_stops_a_busy_worker_process(store_url):
     engine = aion.Engine(store=store_url, workflows=[spinning], activities=[spin_forever]).open()
     engine.start(spinning)
-    processes = engine._context.activities.processes
+    processes = engine._runtime.context.activities.processes
     # A worker reports its pid as the attempt's code begins: from then on it spins.
     wait_for(lambda: any(pipe.pid for pipe in list(processes._pipes.values())), "the attempt to spin in a worker",
              timeout=60)
