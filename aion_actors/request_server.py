@@ -83,8 +83,8 @@ class RequestServer:
     """
 
     def __init__(self, engine: "Engine", *, poll_interval: float = 0.05, threads: int = 4) -> None:
-        if not isinstance(engine.store, RequestInbox):
-            raise InvalidArgument(f"the store {type(engine.store).__name__} has no request inbox, so this engine "
+        if not isinstance(engine._store, RequestInbox):
+            raise InvalidArgument(f"the store {type(engine._store).__name__} has no request inbox, so this engine "
                                   f"cannot serve requests: implement stores.RequestInbox on it too, or give the "
                                   f"engine a store URL")
         self.engine = engine
