@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from aion_actors.runtime import simplebase, system
+from aion_actors.runtime import forkguard, simplebase
 from aion_actors.runtime.thespian_pin import PIN, WRITTEN_FOR, Replaced
 
 ROOT = Path(__file__).resolve().parents[1]
-REPLACED = [item for item in simplebase.SHAPE + system.SHAPE if isinstance(item, Replaced)]
+REPLACED = [item for item in simplebase.SHAPE + forkguard.SHAPE if isinstance(item, Replaced)]
 
 # Runs in the child: argv = owner module, owner class ('' for the module), attribute, change.
 _CHANGE = textwrap.dedent("""

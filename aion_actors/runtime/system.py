@@ -37,6 +37,9 @@ runtimes:
     `ActorSystemHandle.shutdown` stops the system, waits, then SIGKILLs
     whatever is left.
 
+What each forked process does (bind, pipes, lifeline, registry) lives in
+`forkguard`; this module opens, accounts for and stops the systems.
+
 Linux only for "local" (it reads ``/proc``).
 """
 
@@ -54,33 +57,19 @@ import tempfile
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 
-import thespian.system.transport.IPBase as _ipbase
-import thespian.system.utilis as _thesplog_state
 from thespian.actors import ActorSystem
 from thespian.system.messages.status import Thespian_StatusReq, Thespian_SystemStatus
 
 from ..config import RUNTIMES
 from ..errors import AionError, InvalidArgument
+from . import forkguard
 from .simplebase import patch_simple_base
-from .thespian_pin import ReadsGlobals, Replaced, require
 from .procs import all_processes, is_running, listening_sockets, proc_stat
 
 log = logging.getLogger("aion_actors.runtime.system")
 
-# What this module replaces in Thespian: the one property every IP socket takes its bind address
-# from, and the log file globals `thesplog` reads (set here per system, and after each fork).
-SHAPE = [
-    Replaced(_ipbase.IPActorAddress, "bindArgs", "(self)",
-             "b6bb15fd3f34d81befb65c4e1f60c9249f3c7b8dec0ef21dd4ea78d07a416cf6"),
-    ReadsGlobals(_thesplog_state, ("_thesplog_file", "_thesplog_old_file")),
-    Replaced(_thesplog_state, "thesplog", "(msg, *args, **kw)",
-             "36ec828f54673d4ea51c42547a65c5311edb107b49bc3f861f1be4b19480752f"),
-]
-require(__name__, SHAPE)
-
-LOOPBACK = "127.0.0.1"
+LOOPBACK = forkguard.LOOPBACK
 NONCE_CAPABILITY = "Aion System Nonce"
 START_ATTEMPTS = 3
 
@@ -89,42 +78,6 @@ class ActorSystemStartError(AionError):
     """A local actor system could not be started as this engine's own."""
 
 
-# -- loopback-only binding -------------------------------------------------------------
-
-def _loopback_bind_args(self):
-    """`IPActorAddress.bindArgs` with the wildcard host replaced by loopback."""
-    host, *rest = self.bindname
-    if self.af == socket.AF_INET6 and host in ("", "::"):
-        host = "::1"
-    elif host in ("", "0.0.0.0"):
-        host = LOOPBACK
-    return ((host, *rest),)
-
-
-def _install_loopback_bind() -> None:
-    os.environ["THESPIAN_BASE_IPADDR"] = LOOPBACK
-    _ipbase.IPActorAddress.bindArgs = property(_loopback_bind_args)
-
-
-# -- what every forked process of a system does -----------------------------------------
-
-@dataclass
-class _Spawn:
-    """Set in the engine only while a local system is being created; forked copies keep it."""
-
-    engine_pid: int
-    engine_thread: int  # the thread creating the system; other threads' forks are not ours
-    lifeline_fd: int  # read end of the lifeline pipe
-    log_fd: int | None  # becomes fds 1 and 2 in the first child, then closed
-    log_dir: str
-    registry: str
-
-
-_spawn: _Spawn | None = None
-_forking_pid = 0  # the parent's pid, as a child sees it right after the fork
-_lifeline_writers: set[int] = set()  # write ends held by this (engine) process
-_create_lock = threading.Lock()
-_open_log_dirs: list[str] = []  # of this engine's open local systems, oldest first
 _open_handles: weakref.WeakSet = weakref.WeakSet()  # shut down at interpreter exit
 
 
@@ -132,83 +85,6 @@ _open_handles: weakref.WeakSet = weakref.WeakSet()  # shut down at interpreter e
 def _shutdown_open_systems() -> None:
     for handle in list(_open_handles):
         handle.shutdown()
-
-
-def _route_engine_thesplog() -> None:
-    """Thespian's log of this (engine) process goes to the newest open system's log dir."""
-    if os.environ.get("THESPLOG_FILE"):
-        return  # the user chose
-    path = os.path.join(_open_log_dirs[-1], "thespian.log") if _open_log_dirs else None
-    _thesplog_state._thesplog_file = path  # None: Thespian's default on next use
-    _thesplog_state._thesplog_old_file = path and path + ".old"
-
-
-def _before_fork() -> None:
-    global _forking_pid
-    _forking_pid = os.getpid()
-
-
-def _after_fork_in_child() -> None:
-    for fd in _lifeline_writers:  # only the engine may hold a write end
-        _close_quietly(fd)
-    _lifeline_writers.clear()
-    global _spawn
-    spawn = _spawn
-    if spawn is None:
-        return
-    first_fork = _forking_pid == spawn.engine_pid
-    if first_fork and threading.get_ident() != spawn.engine_thread:
-        _spawn = None  # another engine thread forked meanwhile: an ordinary child
-        return
-    try:
-        if spawn.log_fd is not None:
-            devnull = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(devnull, 0)
-            os.close(devnull)
-            os.dup2(spawn.log_fd, 1)
-            os.dup2(spawn.log_fd, 2)
-            os.close(spawn.log_fd)
-            spawn.log_fd = None
-        _thesplog_state._thesplog_file = os.path.join(spawn.log_dir, "thespian.log")
-        _thesplog_state._thesplog_old_file = _thesplog_state._thesplog_file + ".old"
-        _register(spawn.registry)
-        if first_fork:
-            return  # Thespian's short-lived first fork: it only forks the admin and exits
-        threading.Thread(target=_watch_lifeline, args=(spawn.lifeline_fd,),
-                         name="aion-lifeline", daemon=True).start()
-    except BaseException as exc:  # an unguarded process must not run
-        os.write(2, f"aion_actors: fork guard failed in {os.getpid()}: {exc!r}\n".encode())
-        os._exit(70)
-
-
-def _watch_lifeline(fd: int) -> None:
-    try:
-        while os.read(fd, 64):
-            pass
-    except OSError:
-        pass
-    os._exit(0)  # end of file: the engine process is gone
-
-
-def _register(registry: str) -> None:
-    pid = os.getpid()
-    _, _, sid, start = proc_stat(pid)
-    ppid = _forking_pid  # not getppid(): the parent may already have exited
-    fd = os.open(registry, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, f"{pid} {ppid} {sid} {start}\n".encode())
-    finally:
-        os.close(fd)
-
-
-os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
-
-
-def _close_quietly(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
 
 
 # -- the handle -------------------------------------------------------------------------
@@ -317,13 +193,13 @@ class ActorSystemHandle:
         except Exception:
             log.exception("actor system shutdown request failed; killing its processes")
         finally:
-            with _create_lock:
-                if self.log_dir in _open_log_dirs:
-                    _open_log_dirs.remove(self.log_dir)
-                    _route_engine_thesplog()
+            with forkguard.create_lock:
+                if self.log_dir in forkguard.open_log_dirs:
+                    forkguard.open_log_dirs.remove(self.log_dir)
+                    forkguard.route_engine_thesplog()
             if self._lifeline_fd is not None:  # end of file for every process still running
-                _lifeline_writers.discard(self._lifeline_fd)
-                _close_quietly(self._lifeline_fd)
+                forkguard.lifeline_writers.discard(self._lifeline_fd)
+                forkguard.close_quietly(self._lifeline_fd)
                 self._lifeline_fd = None
             self._reap_and_kill(tracked, time.monotonic() + timeout)
 
@@ -401,7 +277,7 @@ def open_actor_system(runtime: str, *, log_dir: str | None = None) -> ActorSyste
                                                       logDefs=False))
     if runtime != "local":
         raise InvalidArgument(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
-    _install_loopback_bind()
+    forkguard.install_loopback_bind()
     own_log_dir = log_dir is None
     log_dir = log_dir if log_dir is not None else tempfile.mkdtemp(prefix="aion-actors-")
     os.makedirs(log_dir, exist_ok=True)
@@ -413,9 +289,9 @@ def open_actor_system(runtime: str, *, log_dir: str | None = None) -> ActorSyste
             if problem is None:
                 handle._own_log_dir = own_log_dir
                 handle._reap_children()
-                with _create_lock:
-                    _open_log_dirs.append(log_dir)
-                    _route_engine_thesplog()
+                with forkguard.create_lock:
+                    forkguard.open_log_dirs.append(log_dir)
+                    forkguard.route_engine_thesplog()
                 _open_handles.add(handle)
                 return handle
         else:
@@ -447,16 +323,15 @@ def _log_defs(log_dir: str) -> dict:
 
 
 def _start_local(log_dir: str) -> tuple[ActorSystemHandle, str, Exception | None]:
-    global _spawn
     port, nonce = _free_port(), secrets.token_hex(16)
     registry = os.path.join(log_dir, f"pids-{port}-{nonce[:8]}")
     read_fd, write_fd = os.pipe()
     log_fd = os.open(os.path.join(log_dir, "processes.log"),
                      os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
     system, error = None, None
-    with _create_lock:
-        _lifeline_writers.add(write_fd)
-        _spawn = _Spawn(os.getpid(), threading.get_ident(), read_fd, log_fd, log_dir, registry)
+    with forkguard.create_lock:
+        forkguard.lifeline_writers.add(write_fd)
+        forkguard.set_spawn(forkguard.Spawn(os.getpid(), threading.get_ident(), read_fd, log_fd, log_dir, registry))
         for stream in (sys.stdout, sys.stderr):  # or a child would write the buffer again
             try:
                 stream.flush()
@@ -468,7 +343,7 @@ def _start_local(log_dir: str) -> tuple[ActorSystemHandle, str, Exception | None
         except Exception as exc:
             error = exc
         finally:
-            _spawn = None
+            forkguard.set_spawn(None)
             os.close(read_fd)
             os.close(log_fd)
     handle = ActorSystemHandle("local", system, admin_port=port, log_dir=log_dir,
