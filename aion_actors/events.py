@@ -249,11 +249,15 @@ def _payload_in(v: Any) -> Payload | None:
 
 
 def _failure_out(f: Failure) -> Any:
-    return [f.type, f.message, f.traceback, f.non_retryable]
+    out = [f.type, f.message, f.traceback, f.non_retryable]
+    if f.details:  # only then: a failure without details keeps the form older versions wrote and read
+        out.append([_payload_out(p) for p in f.details])
+    return out
 
 
 def _failure_in(v: Any) -> Failure:
-    return Failure(v[0], v[1], v[2], v[3])
+    details = tuple(_payload_in(p) for p in v[4]) if len(v) > 4 else ()
+    return Failure(v[0], v[1], v[2], v[3], details)
 
 
 def _same(v: Any) -> Any:
@@ -294,7 +298,10 @@ def decode_event(type_name: str, data: bytes) -> Event:
     if version != WIRE_VERSION:
         raise ValueError(f"event wire version {version}, this aion_actors reads {WIRE_VERSION}")
     coders = _CODERS[cls]
-    return cls(**{name: into(value) for (name, _, into), value in zip(coders, body, strict=True)})
+    if len(body) > len(coders):
+        raise ValueError(f"{type_name} has {len(body)} fields, this aion_actors knows {len(coders)}")
+    # A shorter body was written before a field was added: the added fields take their defaults.
+    return cls(**{name: into(value) for (name, _, into), value in zip(coders, body)})
 
 
 def to_stored(event: HistoryEvent) -> StoredEvent:

@@ -60,7 +60,7 @@ class ContinueAsNewRequest(BaseException):
 def failure_from(exc: BaseException) -> Failure:
     if isinstance(exc, ApplicationError):
         return Failure(exc.type or "ApplicationError", exc.message,
-                       "".join(traceback.format_exception(exc)), exc.non_retryable)
+                       "".join(traceback.format_exception(exc)), exc.non_retryable, exc.encoded_details)
     return Failure(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
 
 
