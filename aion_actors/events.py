@@ -175,6 +175,23 @@ class SignalSent(Event):
     target_workflow_id: str
     name: str
     payload: Payload
+    # Correlates the delivery's outcome; 0 in histories recorded before outcomes were (nothing to wait for).
+    ordinal: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalSignalDelivered(Event):
+    """The signal of `SignalSent(ordinal)` was recorded in its target's history."""
+
+    ordinal: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalSignalFailed(Event):
+    """The signal of `SignalSent(ordinal)` could not be delivered (no such workflow, or it ended)."""
+
+    ordinal: int
+    failure: Failure
 
 
 # -- child workflows --------------------------------------------------------

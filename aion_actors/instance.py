@@ -35,8 +35,8 @@ from . import converter
 from . import events as ev
 from ._loop import DurableTimerHandle, WorkflowLoop, WorkflowRuleError
 from .definitions import Registry, WorkflowDefinition
-from .errors import (ActivityError, AionError, ApplicationError, Failure, NonDeterminismError, WorkflowCancelled,
-                     WorkflowFailed)
+from .errors import (ActivityError, AionError, ApplicationError, Failure, NonDeterminismError, NotRunning,
+                     WorkflowCancelled, WorkflowFailed, WorkflowNotFound)
 from .ids import timer_id_for
 from .payload import Payload
 
@@ -88,6 +88,8 @@ class WorkflowInstance:
         self._activity_seq = 0
         self._timer_seq = 0
         self._child_seq = 0
+        self._signal_seq = 0
+        self._outgoing: dict[int, tuple[asyncio.Future, str]] = {}  # signals sent, by ordinal, until resolved
         self._activities: dict[int, tuple[asyncio.Future, str]] = {}
         self._timers: dict[str, DurableTimerHandle] = {}
         self._children: dict[str, tuple[asyncio.Future, str]] = {}
@@ -161,6 +163,9 @@ class WorkflowInstance:
                                       f"{issued.to_event()!r} (same command, other arguments)")
         self._issued.popleft()
         self._taken = max(0, self._taken - 1)
+        if isinstance(event.event, ev.SignalSent) and event.event.ordinal == 0:
+            # Recorded before outcomes were: it was sent without one, so nothing is left to wait for.
+            self._signal_delivered(ev.ExternalSignalDelivered(issued.ordinal))
 
     def close(self) -> None:
         """Stop the code (passivation, engine stop): cancel tasks without recording anything."""
@@ -212,6 +217,13 @@ class WorkflowInstance:
             waiters = self._receivers[name]
             waiters.append(future)
             future.add_done_callback(lambda f: f in waiters and waiters.remove(f))
+        return future
+
+    def signal_external(self, target: str, name: str, payload: Payload) -> asyncio.Future:
+        self._signal_seq += 1
+        self.issue(cmd.SignalExternal(target, name, payload, self._signal_seq))
+        future = self.loop.create_future()
+        self._outgoing[self._signal_seq] = (future, target)
         return future
 
     def start_child(self, workflow_type: str, input: Payload, child_id: str | None,
@@ -300,6 +312,21 @@ class WorkflowInstance:
         else:
             future.set_exception(WorkflowCancelled(event.child_workflow_id, event.reason))
 
+    def _signal_delivered(self, event: ev.ExternalSignalDelivered) -> None:
+        future, _ = self._outgoing.pop(event.ordinal, (None, ""))
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def _signal_failed(self, event: ev.ExternalSignalFailed) -> None:
+        future, target = self._outgoing.pop(event.ordinal, (None, ""))
+        if future is None or future.done():
+            return
+        if event.failure.type == "WorkflowNotFound":
+            future.set_exception(WorkflowNotFound(target))
+        else:
+            status = event.failure.decoded_details()
+            future.set_exception(NotRunning(target, status[0] if status else "closed"))
+
     def _cancel_requested_event(self, event: ev.WorkflowCancelRequested) -> None:
         if self._cancel_requested is None and self._main is not None and not self._main.done():
             self._cancel_requested = event.reason
@@ -345,6 +372,8 @@ _RESOLVERS: dict[type, Callable[[WorkflowInstance, Any], None]] = {
     ev.TimerFired: WorkflowInstance._timer_fired,
     ev.SignalReceived: WorkflowInstance._signal_received,
     ev.WorkflowCancelRequested: WorkflowInstance._cancel_requested_event,
+    ev.ExternalSignalDelivered: WorkflowInstance._signal_delivered,
+    ev.ExternalSignalFailed: WorkflowInstance._signal_failed,
     ev.ChildWorkflowCompleted: WorkflowInstance._child_closed,
     ev.ChildWorkflowFailed: WorkflowInstance._child_closed,
     ev.ChildWorkflowCancelled: WorkflowInstance._child_closed,

@@ -23,7 +23,6 @@ from typing import Any, Awaitable, Callable, Iterable
 
 from . import converter
 from ._loop import WorkflowLoop
-from .commands import SignalExternal
 from .definitions import activity_definition, decorator, define_workflow, workflow_definition
 from .errors import AionError, CancelledError, InvalidArgument
 from .ids import check_workflow_id
@@ -281,12 +280,20 @@ async def execute_child(child: Callable[..., Any] | str, input: Any = None, *, i
     return await start_child(child, input, id=id, parent_close_policy=parent_close_policy)
 
 
-def signal_external(workflow_id: str, name: str, payload: Any = None) -> None:
-    """Send a signal to another workflow. Records `SignalSent`; delivery is at-least-once."""
+def signal_external(workflow_id: str, name: str, payload: Any = None) -> asyncio.Future:
+    """Send a signal to another workflow; await the result to know it was delivered.
+
+    Records `SignalSent` at once (the signal goes whether or not the result is
+    awaited; delivery is at-least-once), then the outcome:
+    `ExternalSignalDelivered` once the target recorded it, or
+    `ExternalSignalFailed`, and the await raises `WorkflowNotFound` (no
+    workflow has that id) or `NotRunning` (it has ended). Replay gives the
+    recorded outcome back without sending anything.
+    """
     inst = _instance()
     if not isinstance(name, str) or not name:
         raise InvalidArgument(f"a signal name must be a non-empty string, got {name!r}")
-    inst.issue(SignalExternal(check_workflow_id(workflow_id), name, converter.encode_value(payload)))
+    return inst.signal_external(check_workflow_id(workflow_id), name, converter.encode_value(payload))
 
 
 def now() -> datetime:

@@ -85,9 +85,9 @@ class EngineActor(TypeSupervisors, Actor):
         if handler is not None:
             handler(self, msg)
 
-    def _reply(self, corr, ok, value=None) -> None:
+    def _reply(self, corr, ok, value=None, reply_to=None) -> None:
         if corr is not None:
-            self.send(self.client, ClientReply(corr, ok, value))
+            self.send(reply_to or self.client, ClientReply(corr, ok, value))
 
     # -- residency -----------------------------------------------------------
 
@@ -136,7 +136,7 @@ class EngineActor(TypeSupervisors, Actor):
         for then in self.coming.pop(workflow_id, ()):
             then(recorder)
 
-    def _with_recorder(self, workflow_id: str, corr, then: Callable[[object], None]) -> None:
+    def _with_recorder(self, workflow_id: str, corr, then: Callable[[object], None], reply_to=None) -> None:
         """Call `then(recorder)` once the run is resident, loading it by replay if need be."""
         if workflow_id in self.runs:
             self._touch(workflow_id)
@@ -151,9 +151,9 @@ class EngineActor(TypeSupervisors, Actor):
             return
         where = self.residency(workflow_id)
         if where == UNKNOWN:
-            self._reply(corr, False, WorkflowNotFound(workflow_id))
+            self._reply(corr, False, WorkflowNotFound(workflow_id), reply_to)
         elif where == TERMINAL:
-            self._reply(corr, False, NotRunning(workflow_id, self.context.store_summary(workflow_id).status))
+            self._reply(corr, False, NotRunning(workflow_id, self.context.store_summary(workflow_id).status), reply_to)
         else:
             self.loading[workflow_id] = [then]
             self._admit(workflow_id, lambda: self._load(workflow_id))
@@ -188,9 +188,11 @@ class EngineActor(TypeSupervisors, Actor):
             msg.workflow_id, msg.start.workflow_type, [lambda recorder: self.send(recorder, begin)]))
 
     def _deliver(self, msg: DeliverToWorkflow) -> None:
+        # A run signalling another gives its own address: the answer goes to it, not to the client.
         forward = DeliverToWorkflow(msg.corr, msg.workflow_id, msg.event, msg.reply_to or self.client,
                                     msg.observed_at)
-        self._with_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward))
+        self._with_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward),
+                            forward.reply_to)
 
     def _query(self, msg: QueryWorkflow) -> None:
         forward = RunQuery(msg.corr, msg.name, msg.args, self.client)

@@ -63,3 +63,54 @@ def test_application_error_details_of_a_failed_workflow(make_engine):
 def test_application_error_refuses_details_it_cannot_encode():
     with pytest.raises(aion.PayloadError):
         aion.ApplicationError("bad", object())
+
+
+# -- signal_external to a workflow that does not exist (Temporal, DBOS: the send fails) ----------
+
+
+@workflow.defn
+async def signals_nobody() -> str:
+    try:
+        await workflow.signal_external("nobody-here", "hello", 1)
+    except aion.WorkflowNotFound as err:
+        outcome = f"not found: {err.workflow_id}"
+    await workflow.receive("go")  # the engine closes here; the reopened one replays the failure
+    return outcome
+
+
+@workflow.defn
+async def listener() -> int:
+    return await workflow.receive("hello")
+
+
+@workflow.defn
+async def signals_listener(target: str) -> str:
+    await workflow.signal_external(target, "hello", 41)
+    return "delivered"
+
+
+def test_signal_external_to_a_missing_workflow_fails_the_send_and_replays(make_engine):
+    engine = make_engine([signals_nobody])
+    handle = engine.start(signals_nobody, id="sender-1")
+    wait_for(lambda: recorded(handle, "ExternalSignalFailed"), "the failed send")
+    engine.close()
+    engine = make_engine([signals_nobody])
+    engine.get_handle("sender-1").signal("go")
+    assert engine.get_handle("sender-1").result(timeout=60) == "not found: nobody-here"
+    assert recorded(engine.get_handle("sender-1"), "ExternalSignalFailed") == 1
+
+
+def test_signal_external_to_a_running_workflow_is_delivered(make_engine):
+    engine = make_engine([listener, signals_listener])
+    target = engine.start(listener, id="listener-1")
+    assert engine.start(signals_listener, "listener-1", id="sender-2").result(timeout=60) == "delivered"
+    assert target.result(timeout=60) == 41
+
+
+def test_signal_external_to_a_finished_workflow_fails_the_send(make_engine):
+    engine = make_engine([listener, signals_listener])
+    target = engine.start(listener, id="listener-2")
+    target.signal("hello", 1)
+    target.result(timeout=60)
+    with pytest.raises(aion.WorkflowFailed, match="NotRunning"):
+        engine.start(signals_listener, "listener-2", id="sender-3").result(timeout=60)
