@@ -224,6 +224,18 @@ class ChildWorkflowCancelled(Event):
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ChildWorkflowStartFailed(Event):
+    """The child could not be started: its id is held by a workflow that is not this parent's child."""
+
+    child_workflow_id: str
+    failure: Failure
+
+
+# What ends a child, as its parent's history sees it.
+CHILD_OUTCOMES = (ChildWorkflowCompleted, ChildWorkflowFailed, ChildWorkflowCancelled, ChildWorkflowStartFailed)
+
+
 # -- markers (patches, side effects) ---------------------------------------
 
 

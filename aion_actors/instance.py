@@ -36,7 +36,7 @@ from . import events as ev
 from ._loop import DurableTimerHandle, WorkflowLoop, WorkflowRuleError
 from .definitions import Registry, WorkflowDefinition
 from .errors import (ActivityError, AionError, ApplicationError, Failure, NonDeterminismError, NotRunning,
-                     WorkflowCancelled, WorkflowFailed, WorkflowNotFound)
+                     WorkflowAlreadyExists, WorkflowCancelled, WorkflowFailed, WorkflowNotFound)
 from .ids import timer_id_for
 from .payload import Payload
 
@@ -89,6 +89,7 @@ class WorkflowInstance:
         self._timer_seq = 0
         self._child_seq = 0
         self._signal_seq = 0
+        self._child_ids: set[str] = set()
         self._outgoing: dict[int, tuple[asyncio.Future, str]] = {}  # signals sent, by ordinal, until resolved
         self._activities: dict[int, tuple[asyncio.Future, str]] = {}
         self._timers: dict[str, DurableTimerHandle] = {}
@@ -228,8 +229,11 @@ class WorkflowInstance:
 
     def start_child(self, workflow_type: str, input: Payload, child_id: str | None,
                     parent_close_policy: str) -> tuple[str, asyncio.Future]:
+        if child_id is not None and child_id in self._child_ids:
+            raise WorkflowAlreadyExists(child_id)  # this run started it already: one id, one child
         self._child_seq += 1
         child_id = child_id or f"{self.info.workflow_id}/{self._child_seq}"
+        self._child_ids.add(child_id)
         self.issue(cmd.StartChild(self._child_seq, child_id, workflow_type, input, parent_close_policy))
         future = self.loop.create_future()
         self._children[child_id] = (future, workflow_type)
@@ -309,6 +313,8 @@ class WorkflowInstance:
             future.set_result(converter.decode_value(event.result, annotation))
         elif isinstance(event, ev.ChildWorkflowFailed):
             future.set_exception(WorkflowFailed(event.child_workflow_id, event.failure))
+        elif isinstance(event, ev.ChildWorkflowStartFailed):
+            future.set_exception(WorkflowAlreadyExists(event.child_workflow_id))
         else:
             future.set_exception(WorkflowCancelled(event.child_workflow_id, event.reason))
 
@@ -377,4 +383,5 @@ _RESOLVERS: dict[type, Callable[[WorkflowInstance, Any], None]] = {
     ev.ChildWorkflowCompleted: WorkflowInstance._child_closed,
     ev.ChildWorkflowFailed: WorkflowInstance._child_closed,
     ev.ChildWorkflowCancelled: WorkflowInstance._child_closed,
+    ev.ChildWorkflowStartFailed: WorkflowInstance._child_closed,
 }

@@ -311,9 +311,8 @@ class EngineActor(TypeSupervisors, Actor):
 
     def _spawn_child(self, msg: SpawnChild) -> None:
         where = self.residency(msg.child_workflow_id)
+        begin = BeginRun(ev.WorkflowStarted(msg.workflow_type, msg.input, parent_workflow_id=msg.parent_workflow_id))
         if where == UNKNOWN and msg.child_workflow_id not in self.loading:
-            begin = BeginRun(ev.WorkflowStarted(msg.workflow_type, msg.input,
-                                                parent_workflow_id=msg.parent_workflow_id))
             # Until it is admitted, deliveries for the child (a cancel from its parent) wait for it.
             self.loading[msg.child_workflow_id] = []
             self._admit(msg.child_workflow_id, lambda: self._start_child(msg.child_workflow_id, msg.workflow_type,
@@ -321,12 +320,19 @@ class EngineActor(TypeSupervisors, Actor):
             if self._parent_took_it_down(msg):  # its cancel may have overtaken this spawn, and been lost
                 self._deliver(DeliverToWorkflow(None, msg.child_workflow_id, ev.WorkflowCancelRequested(
                     f"parent {msg.parent_workflow_id!r} ended")))
-        elif where == NON_RESIDENT:
-            self._resume(msg.child_workflow_id)
+        elif where in (RESIDENT, NON_RESIDENT):
+            # Its Recorder tells this parent's re-spawn from another's use of the id (WorkflowAlreadyExists).
+            self._with_recorder(msg.child_workflow_id, None, lambda recorder: self.send(recorder, begin))
         elif where == TERMINAL:
-            # The child ended while its parent was down: give the parent the recorded outcome now.
-            last = self.context.read_history(msg.child_workflow_id)[-1].event
-            self._tell_parent(msg.parent_workflow_id, msg.child_workflow_id, last)
+            history = self.context.read_history(msg.child_workflow_id)
+            started = next(e.event for e in reversed(history) if isinstance(e.event, ev.WorkflowStarted))
+            if started.parent_workflow_id == msg.parent_workflow_id:
+                # The child ended while its parent was down: give the parent the recorded outcome now.
+                self._tell_parent(msg.parent_workflow_id, msg.child_workflow_id, history[-1].event)
+            else:
+                taken = WorkflowAlreadyExists(msg.child_workflow_id)
+                self._deliver(DeliverToWorkflow(None, msg.parent_workflow_id, ev.ChildWorkflowStartFailed(
+                    msg.child_workflow_id, Failure(type(taken).__name__, str(taken)))))
 
     def _parent_took_it_down(self, msg: SpawnChild) -> bool:
         """Whether the parent already ended, linked to this child (messages between processes may

@@ -21,7 +21,7 @@ from supervisors import KILLED, LinkedActor, RestartIntensity
 
 from .. import events as ev
 from .. import status as st
-from ..errors import NotRunning, SequenceConflict, WorkflowAlreadyExists
+from ..errors import Failure, NotRunning, SequenceConflict, WorkflowAlreadyExists
 from .deadlines import is_attempt_deadline
 from .messages import (AppendDone, AppendRequest, BeginRun, ClientReply, Committed, DeadlinePassed, DeliverToWorkflow,
                        Fenced,
@@ -35,7 +35,6 @@ log = logging.getLogger("aion_actors.recorder")
 # OTP's restart intensity, per run, so one crash-looping run never takes its type down.
 RUN_RESTART_INTENSITY = 3
 RUN_RESTART_PERIOD = 60.0
-_CHILD_OUTCOMES = (ev.ChildWorkflowCompleted, ev.ChildWorkflowFailed, ev.ChildWorkflowCancelled)
 
 
 class Recorder(LinkedActor):
@@ -99,11 +98,24 @@ class Recorder(LinkedActor):
         self.send(self.engine, RecorderUp(self.workflow_id))
 
     def _begin(self, msg: BeginRun, sender) -> None:
+        parent_id = msg.start.parent_workflow_id
+        if self.last_seq and parent_id is not None:
+            # A parent spawning its child: the run here is that child (re-spawned after a crash of
+            # the parent, spawning is idempotent), or another's under the same id, which it must not get.
+            if parent_id != self.parent_workflow_id:
+                self._child_start_failed(parent_id)
+            return
         if self.last_seq:  # the id is taken (by a run that is not resident here)
             self._reply(msg.reply_to, msg.corr, False, WorkflowAlreadyExists(self.workflow_id))
             self.send(self.engine, Fenced(self.workflow_id, "already exists"))
             return
         self._append((msg.start,), ("start", msg.corr, msg.reply_to))
+
+    def _child_start_failed(self, parent_id: str) -> None:
+        """Tell the parent its child could not start under this id: it is already taken."""
+        taken = WorkflowAlreadyExists(self.workflow_id)
+        self.send(self.engine, DeliverToWorkflow(None, parent_id, ev.ChildWorkflowStartFailed(
+            self.workflow_id, Failure(type(taken).__name__, str(taken)))))
 
     def _spawn_run(self, history) -> None:
         self.run_actor = self.createActor(WorkflowActor)
@@ -174,7 +186,7 @@ class Recorder(LinkedActor):
             self.cancel_requested = True
         elif isinstance(e, ev.ChildWorkflowStarted):
             self.open_children[e.child_workflow_id] = e.parent_close_policy
-        elif isinstance(e, _CHILD_OUTCOMES):
+        elif isinstance(e, ev.CHILD_OUTCOMES):
             self.open_children.pop(e.child_workflow_id, None)
         elif isinstance(e, ev.TimerStarted):
             self.open_timers.add(e.timer_id)
@@ -209,6 +221,8 @@ class Recorder(LinkedActor):
         if msg.error is not None:
             if kind == "start" and isinstance(msg.error, SequenceConflict):
                 self._reply(purpose[2], purpose[1], False, WorkflowAlreadyExists(self.workflow_id))
+                if (parent_id := recorded[0].event.parent_workflow_id) is not None:
+                    self._child_start_failed(parent_id)
                 self.send(self.engine, Fenced(self.workflow_id, "already exists"))
                 return
             self._fence(msg.error)
@@ -280,7 +294,7 @@ class Recorder(LinkedActor):
         if (isinstance(msg.event, ev.WorkflowPaused) and paused) or (
                 isinstance(msg.event, ev.WorkflowResumed) and not paused) or (
                 isinstance(msg.event, ev.TimerFired) and msg.event.timer_id not in self.open_timers) or (
-                isinstance(msg.event, _CHILD_OUTCOMES) and msg.event.child_workflow_id not in self.open_children):
+                isinstance(msg.event, ev.CHILD_OUTCOMES) and msg.event.child_workflow_id not in self.open_children):
             self._reply(msg.reply_to, msg.corr, True, None)  # already fired/cancelled/resolved: nothing to record
             return
         self.delivered_while_passivating |= self.passivating

@@ -112,7 +112,7 @@ class WorkflowActor(SupervisedActivities, Actor):
         """Repair a crash between recording a child and spawning it (spawning is idempotent)."""
         started = {e.event.child_workflow_id: e.event for e in replay if isinstance(e.event, ev.ChildWorkflowStarted)}
         for e in replay:
-            if isinstance(e.event, (ev.ChildWorkflowCompleted, ev.ChildWorkflowFailed, ev.ChildWorkflowCancelled)):
+            if isinstance(e.event, ev.CHILD_OUTCOMES):
                 started.pop(e.event.child_workflow_id, None)
         for child in started.values():
             self.seam.spawn_child_workflow(self.workflow_id, child.child_workflow_id, child.workflow_type, child.input)
@@ -125,7 +125,7 @@ class WorkflowActor(SupervisedActivities, Actor):
             self.paused = isinstance(e, ev.WorkflowPaused)
         elif isinstance(e, ev.ChildWorkflowStarted):
             self.children[e.child_workflow_id] = e.parent_close_policy
-        elif isinstance(e, (ev.ChildWorkflowCompleted, ev.ChildWorkflowFailed, ev.ChildWorkflowCancelled)):
+        elif isinstance(e, ev.CHILD_OUTCOMES):
             self.children.pop(e.child_workflow_id, None)
         elif isinstance(e, ev.SignalSent) and e.ordinal:
             self.signals_out[e.ordinal] = e
@@ -253,8 +253,8 @@ class WorkflowActor(SupervisedActivities, Actor):
     def _signal_outcome(self, msg: ClientReply, sender) -> None:
         """Record how the delivery of a signal this run sent ended; the code's await resolves on it."""
         kind, run_id, ordinal = msg.corr
-        if run_id != self.instance.info.run_id or self.signals_out.pop(ordinal, None) is None:
-            return  # a run that continued as new, or an answer to a re-sent signal already resolved
+        if self.instance.finished or run_id != self.instance.info.run_id or self.signals_out.pop(ordinal, None) is None:
+            return  # a run that ended, or an answer to a re-sent signal already resolved
         if msg.ok:
             self._record(ev.ExternalSignalDelivered(ordinal))
         elif isinstance(msg.value, WorkflowNotFound):

@@ -114,3 +114,74 @@ def test_signal_external_to_a_finished_workflow_fails_the_send(make_engine):
     target.result(timeout=60)
     with pytest.raises(aion.WorkflowFailed, match="NotRunning"):
         engine.start(signals_listener, "listener-2", id="sender-3").result(timeout=60)
+
+
+# -- a child id already held by a running child (Temporal: WorkflowAlreadyStartedError) ----------------
+
+
+@workflow.defn
+async def held_child() -> str:
+    return await workflow.receive("finish")
+
+
+@workflow.defn
+async def holds_child(child_id: str) -> str:
+    return await workflow.execute_child(held_child, id=child_id)
+
+
+@workflow.defn
+async def reuses_child_id(child_id: str) -> str:
+    try:
+        await workflow.execute_child(held_child, id=child_id)
+    except aion.WorkflowAlreadyExists as err:
+        return f"already exists: {err.workflow_id}"
+    return "attached"
+
+
+@workflow.defn
+async def starts_one_id_twice() -> list:
+    first = workflow.start_child(held_child, id="twice-kid")
+    try:
+        workflow.start_child(held_child, id="twice-kid")
+        second = "attached"
+    except aion.WorkflowAlreadyExists:
+        second = "already exists"
+    return [second, await first]
+
+
+def test_child_id_held_by_another_workflows_child_fails_the_start(make_engine):
+    engine = make_engine([held_child, holds_child, reuses_child_id])
+    first = engine.start(holds_child, "shared-kid", id="first-parent")
+    wait_for(lambda: recorded(first, "ChildWorkflowStarted"), "the first child's start")
+    second = engine.start(reuses_child_id, "shared-kid", id="second-parent")
+    assert second.result(timeout=60) == "already exists: shared-kid"
+    assert recorded(second, "ChildWorkflowStartFailed") == 1
+    engine.get_handle("shared-kid").signal("finish", "done")
+    assert first.result(timeout=60) == "done"
+
+
+def test_child_id_of_a_finished_workflow_fails_the_start(make_engine):
+    engine = make_engine([held_child, reuses_child_id])
+    done = engine.start(held_child, id="finished-kid")
+    done.signal("finish", "x")
+    done.result(timeout=60)
+    assert engine.start(reuses_child_id, "finished-kid", id="late-parent").result(timeout=60) == \
+        "already exists: finished-kid"
+
+
+def test_child_id_started_twice_by_one_run(make_engine):
+    engine = make_engine([held_child, starts_one_id_twice])
+    parent = engine.start(starts_one_id_twice, id="twice-parent")
+    wait_for(lambda: recorded(parent, "ChildWorkflowStarted"), "the child's start")
+    wait_for(lambda: _exists(engine, "twice-kid"), "the child")
+    engine.get_handle("twice-kid").signal("finish", "ok")
+    assert parent.result(timeout=60) == ["already exists", "ok"]
+    assert recorded(parent, "ChildWorkflowStarted") == 1
+
+
+def _exists(engine, workflow_id: str) -> bool:
+    try:
+        engine.get_handle(workflow_id)
+    except aion.WorkflowNotFound:
+        return False
+    return True
