@@ -96,7 +96,9 @@ class WorkflowInstance:
         self._children: dict[str, tuple[asyncio.Future, str]] = {}
         # Children whose awaiting future was cancelled: the engine asks them to cancel (not recorded here).
         self.child_cancellations: list[str] = []
-        self._signals: dict[str, collections.deque[Payload]] = collections.defaultdict(collections.deque)
+        # Signals received and not yet consumed, by name, each with its place in arrival order.
+        self._signals: dict[str, collections.deque[tuple[int, Payload]]] = collections.defaultdict(collections.deque)
+        self._signals_received = 0
         self._receivers: dict[str, collections.deque[asyncio.Future]] = collections.defaultdict(collections.deque)
         self.query_handlers: dict[str, Callable[..., Any]] = {}
         self._in_query = False
@@ -141,7 +143,11 @@ class WorkflowInstance:
             self._match(event, key)
             return
         handler = _RESOLVERS.get(type(event.event))
-        if handler is None or self.finished:
+        if handler is None:
+            return
+        if self.finished:
+            if isinstance(event.event, ev.SignalReceived):
+                self._buffer_signal(event.event)  # too late for this run; one continuing as new passes it on
             return
         self.now = event.recorded_at
         handler(self, event.event)
@@ -213,7 +219,7 @@ class WorkflowInstance:
         future = self.loop.create_future()
         buffered = self._signals[name]
         if buffered:
-            future.set_result(buffered.popleft())
+            future.set_result(buffered.popleft()[1])
         else:
             waiters = self._receivers[name]
             waiters.append(future)
@@ -300,7 +306,20 @@ class WorkflowInstance:
             if not waiter.done():
                 waiter.set_result(event.payload)
                 return
-        self._signals[event.name].append(event.payload)
+        self._buffer_signal(event)
+
+    def _buffer_signal(self, event: ev.SignalReceived) -> None:
+        self._signals_received += 1
+        self._signals[event.name].append((self._signals_received, event.payload))
+
+    def take_unconsumed_signals(self) -> list[ev.SignalReceived]:
+        """The signals this run received and did not consume, in arrival order (then forgotten).
+
+        A run that continues as new hands them to the next run, which records them again.
+        """
+        waiting = sorted((place, name, payload) for name, queue in self._signals.items() for place, payload in queue)
+        self._signals.clear()
+        return [ev.SignalReceived(name, payload) for _, name, payload in waiting]
 
     def _child_closed(self, event: ev.Event) -> None:
         entry = self._children.pop(event.child_workflow_id, None)

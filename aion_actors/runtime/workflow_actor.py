@@ -152,6 +152,7 @@ class WorkflowActor(SupervisedActivities, Actor):
             elif isinstance(command, cmd.ContinueAsNew):
                 events.append(ev.WorkflowStarted(self.instance.info.workflow_type, command.input,
                                                  self.instance.info.parent_workflow_id))
+                events += self.instance.take_unconsumed_signals()  # the next run gets them: none is lost
         self._send_record(tuple(events), commands)
 
     def _record(self, *events: ev.Event) -> None:
@@ -206,7 +207,11 @@ class WorkflowActor(SupervisedActivities, Actor):
     def _apply_recorded(self, event: ev.HistoryEvent) -> None:
         self._observe(event)
         if isinstance(event.event, ev.WorkflowStarted):  # continue-as-new: the next run begins
+            # Signals recorded after the last run's code ended, before its end was recorded, go on too.
+            late = self.instance.take_unconsumed_signals()
             self._begin(event, self.instance.info.run_number + 1, [])
+            if late:
+                self._record(*late)
         else:
             self.instance.apply(event)
 

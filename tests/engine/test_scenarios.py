@@ -1,5 +1,6 @@
 """Scenarios ported from Temporal's samples and SDK tests and from DBOS's tests, each once a bug here."""
 
+import concurrent.futures
 import time
 
 import pytest
@@ -185,3 +186,25 @@ def _exists(engine, workflow_id: str) -> bool:
     except aion.WorkflowNotFound:
         return False
     return True
+
+
+# -- signals at continue-as-new (Temporal's batch_sliding_window sample) -------------------------------
+
+
+@workflow.defn
+async def sliding_window(state: dict) -> int:
+    got = state["got"]
+    while got < state["want"]:
+        await workflow.receive("done")
+        got += 1
+        if got % 3 == 0 and got < state["want"]:
+            workflow.continue_as_new({"got": got, "want": state["want"]})
+    return got
+
+
+def test_signal_at_continue_as_new_reaches_the_next_run(make_engine):
+    engine = make_engine([sliding_window])
+    handle = engine.start(sliding_window, {"got": 0, "want": 30}, id="window-1")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:  # many in flight: some land mid continue-as-new
+        list(pool.map(lambda _: handle.signal("done"), range(30)))
+    assert handle.result(timeout=30) == 30
