@@ -59,6 +59,8 @@ class Recorder(LinkedActor):
         self.fenced = False
         self.pending: dict[int, tuple] = {}
         self.next_token = 0
+        self.next_record = 1  # the token of the run actor's next Record to append
+        self.records_waiting: dict[int, Record] = {}  # Records that overtook an earlier one
         self.cancel_requested = False  # this run's cancellation was requested (requests after it record nothing)
         self.run_actor = None
         self.restarts = RestartIntensity(RUN_RESTART_INTENSITY, RUN_RESTART_PERIOD)
@@ -119,6 +121,8 @@ class Recorder(LinkedActor):
 
     def _spawn_run(self, history) -> None:
         self.run_actor = self.createActor(WorkflowActor)
+        self.next_record = 1
+        self.records_waiting.clear()
         self.send(self.run_actor, InitWorkflow(self.ref, self.workflow_id, tuple(history),
                                                self.myAddress, self.engine))
 
@@ -273,9 +277,20 @@ class Recorder(LinkedActor):
     # -- requests ------------------------------------------------------------
 
     def _record(self, msg: Record, sender) -> None:
-        if self.status is not None and self.status.is_terminal:
-            return  # the run ended: a late command records nothing
-        self._append(msg.events, ("record", sender, msg.token))
+        """Append the run's records in the order it sent them (its tokens count up from 1).
+
+        Between OS processes Thespian may deliver two messages out of order; appending a
+        later Record first would give its commands the earlier seqs, and the run, applying
+        in seq order, would see its own commands swapped: a false NonDeterminismError.
+        """
+        if sender != self.run_actor:
+            return  # from a run actor that is gone (crashed, passivated): stale
+        self.records_waiting[msg.token] = msg
+        while (record := self.records_waiting.pop(self.next_record, None)) is not None:
+            self.next_record += 1
+            if self.status is not None and self.status.is_terminal:
+                continue  # the run ended: a late command records nothing
+            self._append(record.events, ("record", sender, record.token))
 
     def _delivery(self, msg: DeliverToWorkflow, sender) -> None:
         if self.status is None or self.status.is_terminal:

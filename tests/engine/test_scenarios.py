@@ -1,6 +1,8 @@
 """Scenarios ported from Temporal's samples and SDK tests and from DBOS's tests, each once a bug here."""
 
+import asyncio
 import concurrent.futures
+import threading
 import time
 
 import pytest
@@ -208,3 +210,64 @@ def test_signal_at_continue_as_new_reaches_the_next_run(make_engine):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:  # many in flight: some land mid continue-as-new
         list(pool.map(lambda _: handle.signal("done"), range(30)))
     assert handle.result(timeout=30) == 30
+
+
+# -- two gather branches of activities, many times (a command lost between a run and its Recorder) -------
+
+
+@activity.defn
+def step(name: str) -> str:
+    return name
+
+
+@workflow.defn
+async def two_branches() -> list:
+    async def branch(names: list) -> list:
+        return [await workflow.execute_activity(step, name) for name in names]
+
+    return list(await asyncio.gather(branch(["activity1", "activity3", "activity5"]),
+                                     branch(["activity2", "activity4", "activity6"])))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["local"])  # messages between processes may overtake each other
+def test_gather_branches_of_activities_never_fail_as_non_deterministic(make_engine):
+    engine = make_engine([two_branches], [step])
+    expected = [["activity1", "activity3", "activity5"], ["activity2", "activity4", "activity6"]]
+    for batch in range(20):
+        handles = [engine.start(two_branches, id=f"branches-{batch}-{i}") for i in range(10)]
+        for handle in handles:
+            assert handle.result(timeout=120) == expected, handle.workflow_id
+
+
+# -- an attempt that finishes after its engine closed (its outcome once went to a driver set to None) ----
+
+
+def test_attempt_finishing_after_close_posts_nothing():
+    from aion_actors.converter import encode_value
+    from aion_actors.definitions import Registry
+    from aion_actors.runtime.activities import ActivityRunner
+    from aion_actors.runtime.messages import RunAttempt
+
+    release, finished, posted = threading.Event(), threading.Event(), []
+
+    @activity.defn(name="outlives-close")
+    def outlives_close() -> str:
+        release.wait(30)
+        finished.set()
+        return "late"
+
+    driver = {"tell": lambda msg: None}  # what Engine.close() sets to None once the runner is shut down
+
+    def post(address, msg):
+        posted.append(msg)
+        driver["tell"](msg)  # the AttributeError ('NoneType' ... 'tell') once logged at close
+
+    runner = ActivityRunner(Registry(activities=[outlives_close]), post, workers=1)
+    runner.submit("attempt-actor", RunAttempt(None, "wf", 1, "outlives-close", encode_value([]), 1))
+    runner.shutdown()
+    driver["tell"] = None
+    release.set()
+    assert finished.wait(30)
+    runner._pool.shutdown(wait=True)  # the attempt's thread has returned, post included
+    assert posted == []
