@@ -329,6 +329,10 @@ def continue_as_new(input: Any = None) -> None:
 def patched(change_id: str) -> bool:
     """True on new runs (and replays of runs that took the new path); False on replays of older histories.
 
+    A run that started before the change sees False, even at a call its old
+    code passed without recording anything, and keeps seeing False for that
+    change id (the answer is memoized per run).
+
     Records a marker (`patch:<change_id>`) the first time a run takes the new
     path, so a changed workflow keeps replaying its older histories::
 

@@ -175,6 +175,7 @@ class InitWorkflow:
     history: tuple[ev.HistoryEvent, ...]
     recorder: Any
     engine: Any
+    fresh: bool = False  # the run was just started here; otherwise it is rebuilt from the store
 
 
 @dataclass(frozen=True, slots=True)

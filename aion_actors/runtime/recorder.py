@@ -119,12 +119,12 @@ class Recorder(LinkedActor):
         self.send(self.engine, DeliverToWorkflow(None, parent_id, ev.ChildWorkflowStartFailed(
             self.workflow_id, Failure(type(taken).__name__, str(taken)))))
 
-    def _spawn_run(self, history) -> None:
+    def _spawn_run(self, history, fresh: bool = False) -> None:
         self.run_actor = self.createActor(WorkflowActor)
         self.next_record = 1
         self.records_waiting.clear()
         self.send(self.run_actor, InitWorkflow(self.ref, self.workflow_id, tuple(history),
-                                               self.myAddress, self.engine))
+                                               self.myAddress, self.engine, fresh))
 
     # -- appending -----------------------------------------------------------
 
@@ -235,7 +235,7 @@ class Recorder(LinkedActor):
             return
         if kind == "start":
             self._reply(purpose[2], purpose[1], True, recorded[0].run_id)
-            self._spawn_run(recorded + tuple(self.unstarted))
+            self._spawn_run(recorded + tuple(self.unstarted), fresh=True)
             self.unstarted.clear()
         elif kind == "record":
             self.send(purpose[1], Committed(purpose[2]))

@@ -77,9 +77,16 @@ class WorkflowActor(SupervisedActivities, Actor):
         self.applied_seq = history[-1].seq
         starts = [i for i, e in enumerate(history) if isinstance(e.event, ev.WorkflowStarted)]
         run = history[starts[-1]:]
-        self._begin(run[0], run_number=len(starts), replay=run[1:])
+        self._begin(run[0], run_number=len(starts), replay=run[1:], rebuilt=not msg.fresh)
 
-    def _begin(self, started: ev.HistoryEvent, run_number: int, replay: list[ev.HistoryEvent]) -> None:
+    def _begin(self, started: ev.HistoryEvent, run_number: int, replay: list[ev.HistoryEvent],
+               rebuilt: bool = False) -> None:
+        """Start the run's code and replay `replay` into it.
+
+        `rebuilt`: the run existed before this actor (it is rebuilt from the store), so its first
+        activation may have run already, in older code, even if it recorded nothing: it counts as
+        replay, and `patched()` there is False as it was for that code (Temporal memoizes the same).
+        """
         start: ev.WorkflowStarted = started.event
         definition = self.context.registry.workflow(start.workflow_type)
         info = WorkflowInfo(self.workflow_id, started.run_id, start.workflow_type,
@@ -93,7 +100,7 @@ class WorkflowActor(SupervisedActivities, Actor):
         self.children.clear()
         self.signals_out.clear()
         self.deferred.clear()
-        self.instance.replaying = bool(replay)
+        self.instance.replaying = bool(replay) or rebuilt
         self.instance.expect_patches(replay)
         self.instance.start()
         for event in replay:

@@ -271,3 +271,39 @@ def test_attempt_finishing_after_close_posts_nothing():
     assert finished.wait(30)
     runner._pool.shutdown(wait=True)  # the attempt's thread has returned, post included
     assert posted == []
+
+
+# -- patch memoization (Temporal: test_workflow_patch_memoized) -----------------------------------------
+
+
+@workflow.defn(name="patch-memoized")
+async def memoized_unpatched() -> list:
+    workflow.set_query_handler("waiting", lambda: True)
+    await workflow.receive("go")
+    return []
+
+
+@workflow.defn(name="patch-memoized")
+async def memoized_patched() -> list:
+    result = []
+    if workflow.patched("my-patch"):
+        result.append("pre-patch")
+    workflow.set_query_handler("waiting", lambda: True)
+    await workflow.receive("go")
+    if workflow.patched("my-patch"):
+        result.append("post-patch")
+    return result
+
+
+def test_patch_memoized(make_engine):
+    engine = make_engine([memoized_unpatched])
+    old = engine.start(memoized_unpatched, id="memoized-old")
+    assert old.query("waiting") is True  # its code has passed where the patch will be, recording nothing
+    engine.close()
+    engine = make_engine([memoized_patched])
+    new = engine.start(memoized_patched, id="memoized-new")
+    for workflow_id in ("memoized-old", "memoized-new"):
+        engine.get_handle(workflow_id).signal("go")
+    assert engine.get_handle("memoized-old").result(timeout=60) == []
+    assert new.result(timeout=60) == ["pre-patch", "post-patch"]
+    assert [e.event.name for e in engine.get_handle("memoized-old").history() if e.type_name == "MarkerRecorded"] == []
