@@ -11,6 +11,7 @@ treats it as the cancellation it is.
 from __future__ import annotations
 
 import asyncio
+import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,14 @@ class Failure:
     traceback: str = ""
     non_retryable: bool = False
     details: tuple[Payload, ...] = ()
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> Failure:
+        """What is recorded of an exception: an `ApplicationError` keeps its type, retryability and details."""
+        trace = "".join(traceback.format_exception(exc))
+        if isinstance(exc, ApplicationError):
+            return cls(exc.type or "ApplicationError", exc.message, trace, exc.non_retryable, exc.encoded_details)
+        return cls(type(exc).__name__, str(exc), trace)
 
     def decoded_details(self) -> tuple[Any, ...]:
         from .converter import decode_value  # the converter itself raises errors from this module

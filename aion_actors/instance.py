@@ -24,7 +24,6 @@ import asyncio
 import collections
 import hashlib
 import random as _random
-import traceback
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,7 +34,7 @@ from . import converter
 from . import events as ev
 from ._loop import DurableTimerHandle, WorkflowLoop, WorkflowRuleError
 from .definitions import Registry, WorkflowDefinition
-from .errors import (ActivityError, AionError, ApplicationError, Failure, NonDeterminismError, NotRunning,
+from .errors import (ActivityError, AionError, Failure, NonDeterminismError, NotRunning,
                      WorkflowAlreadyExists, WorkflowCancelled, WorkflowFailed, WorkflowNotFound)
 from .ids import timer_id_for
 from .payload import Payload
@@ -55,13 +54,6 @@ class ContinueAsNewRequest(BaseException):
 
     def __init__(self, input: Payload) -> None:
         self.input = input
-
-
-def failure_from(exc: BaseException) -> Failure:
-    if isinstance(exc, ApplicationError):
-        return Failure(exc.type or "ApplicationError", exc.message,
-                       "".join(traceback.format_exception(exc)), exc.non_retryable, exc.encoded_details)
-    return Failure(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
 
 
 def _describe_command_event(event: ev.Event) -> str:
@@ -374,14 +366,14 @@ class WorkflowInstance:
             try:
                 result = converter.encode_value(task.result())
             except AionError as bad:
-                self._issued.append(cmd.FailWorkflow(failure_from(bad)))
+                self._issued.append(cmd.FailWorkflow(Failure.from_exception(bad)))
                 return
             self._issued.append(cmd.CompleteWorkflow(result))
         elif isinstance(exc, ContinueAsNewRequest):
             next_run = uuid.UUID(int=self.random.getrandbits(128), version=4).hex
             self._issued.append(cmd.ContinueAsNew(exc.input, next_run))
         else:
-            self._issued.append(cmd.FailWorkflow(failure_from(exc)))
+            self._issued.append(cmd.FailWorkflow(Failure.from_exception(exc)))
 
 
 PATCH_PREFIX = "patch:"

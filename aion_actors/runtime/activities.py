@@ -25,7 +25,6 @@ from .. import converter
 from ..activity import ActivityContext, ActivityInfo, current, run_cancellable
 from ..definitions import Registry
 from ..errors import Failure
-from ..instance import failure_from
 from .messages import AttemptDone, Heartbeat, RunAttempt
 from .process_pool import ProcessAttempts, serve_attempt
 
@@ -88,7 +87,7 @@ class _Attempts:
 
     @staticmethod
     def _failed(attempt: RunAttempt, ctx: ActivityContext, exc: BaseException) -> AttemptDone:
-        return AttemptDone(attempt.activity_id, attempt.attempt, failure=failure_from(exc), heartbeat=ctx.unsent)
+        return AttemptDone(attempt.activity_id, attempt.attempt, failure=Failure.from_exception(exc), heartbeat=ctx.unsent)
 
 
 class RunningAttempt:
