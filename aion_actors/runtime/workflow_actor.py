@@ -83,9 +83,11 @@ class WorkflowActor(SupervisedActivities, Actor):
                rebuilt: bool = False) -> None:
         """Start the run's code and replay `replay` into it.
 
-        `rebuilt`: the run existed before this actor (it is rebuilt from the store), so its first
-        activation may have run already, in older code, even if it recorded nothing: it counts as
-        replay, and `patched()` there is False as it was for that code (Temporal memoizes the same).
+        `rebuilt`: the run existed before this actor (it is rebuilt from the store), so its code may
+        have run up to where it waits, in older code, even if it recorded nothing after its start:
+        all of that counts as replay, and `patched()` there is False as it was for that code
+        (Temporal memoizes the same). Otherwise (just started, or continued as new) nothing of it
+        ran before, not even for what reached it before its start was committed.
         """
         start: ev.WorkflowStarted = started.event
         definition = self.context.registry.workflow(start.workflow_type)
@@ -100,7 +102,7 @@ class WorkflowActor(SupervisedActivities, Actor):
         self.children.clear()
         self.signals_out.clear()
         self.deferred.clear()
-        self.instance.replaying = bool(replay) or rebuilt
+        self.instance.replaying = rebuilt
         self.instance.expect_patches(replay)
         self.instance.start()
         for event in replay:

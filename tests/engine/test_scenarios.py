@@ -46,7 +46,7 @@ async def fails_with_details() -> None:
     raise aion.ApplicationError("bad order", {"id": 7}, [1, 2])
 
 
-def test_application_error_details_reach_the_workflow_and_survive_replay(make_engine, store_url):
+def test_application_error_details_reach_the_workflow_and_survive_replay(make_engine):
     engine = make_engine([catches_details], [refuse_with_details])
     handle = engine.start(catches_details, id="details-1")
     wait_for(lambda: recorded(handle, "ActivityFailed"), "the activity's failure")
