@@ -320,7 +320,10 @@ def continue_as_new(input: Any = None) -> None:
     """End this run and start the next one in the same history with `input`.
 
     Records `WorkflowContinuedAsNew`, then the next run's `WorkflowStarted`.
-    `handle.result()` follows the chain. Does not return.
+    Signals this run received and did not consume (including any recorded
+    while this step ran) are recorded again for the next run, in the order
+    they came, so none is lost. `handle.result()` follows the chain. Does
+    not return.
     """
     _instance()
     raise ContinueAsNewRequest(converter.encode_value(input))
