@@ -183,6 +183,7 @@ class Record:
     """Append these events (all or none); reply `Recorded` with them enveloped."""
     token: int
     events: tuple[ev.Event, ...]
+    applied: int = 0  # the last seq the run had applied when it sent this (what its code has seen)
 
 
 @dataclass(frozen=True, slots=True)

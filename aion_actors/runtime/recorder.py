@@ -23,6 +23,7 @@ from supervisors import LinkedActor
 from .. import events as ev
 from .. import status as st
 from ..errors import Failure, NotRunning, SequenceConflict, WorkflowAlreadyExists
+from .context import store_errors
 from .deadlines import is_attempt_deadline
 from .messages import (AppendDone, AppendRequest, BeginRun, ClientReply, Committed, DeadlinePassed, DeliverToWorkflow,
                        Fenced, InitRecorder, Passivate, QueryWorkflow, Record, Recorded, RecorderUp,
@@ -97,6 +98,7 @@ class Recorder(RunSupervision, LinkedActor):
         self.awaiting_writer = False
         self.to_write: list[AppendRequest] = []
         self.unstarted: list[ev.HistoryEvent] = []  # appended while no run actor was there to apply them
+        self.last_signal_seq = 0
         self._init_supervision()
 
     # -- setup -------------------------------------------------------------
@@ -205,6 +207,8 @@ class Recorder(RunSupervision, LinkedActor):
             self.open_timers.clear()
         elif isinstance(e, ev.WorkflowCancelRequested):
             self.cancel_requested = True
+        elif isinstance(e, ev.SignalReceived):
+            self.last_signal_seq = event.seq
         elif isinstance(e, ev.ChildWorkflowStarted):
             self.open_children[e.child_workflow_id] = e.parent_close_policy
         elif isinstance(e, ev.CHILD_OUTCOMES):
@@ -315,7 +319,24 @@ class Recorder(RunSupervision, LinkedActor):
             self.next_record += 1
             if self.status is not None and self.status.is_terminal:
                 continue  # the run ended: a late command records nothing
-            self._append(record.events, RunRecord(sender, record.token))
+            self._append(self._carry_unseen_signals(record), RunRecord(sender, record.token))
+
+    def _carry_unseen_signals(self, record: Record) -> tuple[ev.Event, ...]:
+        """A run that continues as new never saw the signals recorded after what it had applied:
+        record them again for the next run, in this same append (the run carries those it saw).
+
+        Rare (a signal in the few moments the run's last step took), so they are looked up only
+        then: in the store, and among the appends still in flight.
+        """
+        if self.last_signal_seq <= record.applied or not any(
+                isinstance(e, ev.WorkflowContinuedAsNew) for e in record.events):
+            return record.events
+        with store_errors():
+            stored = self.context.store.read_history_from(self.workflow_id, record.applied + 1)
+        unseen = {e.seq: e for e in map(ev.from_stored, stored)}
+        unseen.update((e.seq, e) for f in self.pending.values() for e in f.recorded if e.seq > record.applied)
+        return record.events + tuple(e.event for _, e in sorted(unseen.items())
+                                     if isinstance(e.event, ev.SignalReceived))
 
     def _delivery(self, msg: DeliverToWorkflow, sender) -> None:
         if self.status is None or self.status.is_terminal:

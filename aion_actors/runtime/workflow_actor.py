@@ -170,7 +170,7 @@ class WorkflowActor(SupervisedActivities, Actor):
     def _send_record(self, events: tuple[ev.Event, ...], commands: tuple[cmd.Command, ...]) -> None:
         self.next_token += 1
         self.in_flight[self.next_token] = None  # sent; its seqs are not known yet
-        self.send(self.recorder, Record(self.next_token, events))
+        self.send(self.recorder, Record(self.next_token, events, self.applied_seq))
 
     # Events reach the run in two kinds of message (Recorded: its own, Resolved: on its
     # behalf), and a multi-process transport may deliver them out of order. They are applied
@@ -216,11 +216,7 @@ class WorkflowActor(SupervisedActivities, Actor):
     def _apply_recorded(self, event: ev.HistoryEvent) -> None:
         self._observe(event)
         if isinstance(event.event, ev.WorkflowStarted):  # continue-as-new: the next run begins
-            # Signals recorded after the last run's code ended, before its end was recorded, go on too.
-            late = self.instance.take_unconsumed_signals()
             self._begin(event, self.instance.info.run_number + 1, [])
-            if late:
-                self._record(*late)
         else:
             self.instance.apply(event)
 
