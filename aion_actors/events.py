@@ -59,6 +59,7 @@ class WorkflowFailed(Event):
 @dataclass(frozen=True, slots=True)
 class WorkflowCancelRequested(Event):
     reason: str = ""
+    requested_by: str | None = None  # the parent taking its linked child down; None: a client
 
 
 @dataclass(frozen=True, slots=True)

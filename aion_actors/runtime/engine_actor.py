@@ -319,7 +319,7 @@ class EngineActor(TypeSupervisors, Actor):
                                                                           begin))
             if self._parent_took_it_down(msg):  # its cancel may have overtaken this spawn, and been lost
                 self._deliver(DeliverToWorkflow(None, msg.child_workflow_id, ev.WorkflowCancelRequested(
-                    f"parent {msg.parent_workflow_id!r} ended")))
+                    f"parent {msg.parent_workflow_id!r} ended", msg.parent_workflow_id)))
         elif where in (RESIDENT, NON_RESIDENT):
             # Its Recorder tells this parent's re-spawn from another's use of the id (WorkflowAlreadyExists).
             self._with_recorder(msg.child_workflow_id, None, lambda recorder: self.send(recorder, begin))

@@ -343,8 +343,11 @@ class Recorder(RunSupervision, LinkedActor):
             self._reply(msg.reply_to, msg.corr, False,
                         NotRunning(self.workflow_id, self.status.value if self.status else "unknown"))
             return
-        if isinstance(msg.event, ev.WorkflowCancelRequested) and self.cancel_requested:
-            self._reply(msg.reply_to, msg.corr, True, None)  # already requested in this run: once is enough
+        if isinstance(msg.event, ev.WorkflowCancelRequested) and (
+                self.cancel_requested or msg.event.requested_by not in (None, self.parent_workflow_id)):
+            # Already requested in this run (once is enough), or a parent whose child could not
+            # start under this id (it is another workflow's) taking down what it thinks is its child.
+            self._reply(msg.reply_to, msg.corr, True, None)
             return
         if isinstance(msg.event, ev.TimerFired) and is_attempt_deadline(msg.event.timer_id):
             if self.run_actor is not None:  # lives in the wheel only: nothing to record (see deadlines)

@@ -307,3 +307,18 @@ def test_patch_memoized(make_engine):
     assert engine.get_handle("memoized-old").result(timeout=60) == []
     assert new.result(timeout=60) == ["pre-patch", "post-patch"]
     assert [e.event.name for e in engine.get_handle("memoized-old").history() if e.type_name == "MarkerRecorded"] == []
+
+
+@workflow.defn
+async def starts_held_id_and_leaves(child_id: str) -> str:
+    workflow.start_child(held_child, id=child_id)  # linked ("terminate"): its end takes the child down
+    return "left"
+
+
+def test_a_parent_ending_never_takes_down_another_workflows_child_of_the_same_id(make_engine):
+    engine = make_engine([held_child, holds_child, starts_held_id_and_leaves])
+    first = engine.start(holds_child, "kept-kid", id="keeper")
+    wait_for(lambda: _exists(engine, "kept-kid"), "the kept child")
+    assert engine.start(starts_held_id_and_leaves, "kept-kid", id="leaver").result(timeout=60) == "left"
+    engine.get_handle("kept-kid").signal("finish", "still mine")
+    assert first.result(timeout=60) == "still mine"
