@@ -95,9 +95,10 @@ class SignalExternal(Command):
     target_workflow_id: str
     name: str
     payload: Payload
+    ordinal: int = 0
 
     def to_event(self) -> ev.Event:
-        return ev.SignalSent(self.target_workflow_id, self.name, self.payload)
+        return ev.SignalSent(self.target_workflow_id, self.name, self.payload, self.ordinal)
 
     def key(self) -> tuple:
         return ("signal-external", self.target_workflow_id, self.name)

@@ -11,9 +11,14 @@ treats it as the cancellation it is.
 from __future__ import annotations
 
 import asyncio
+import traceback
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import stores.errors as _store_errors
+
+if TYPE_CHECKING:
+    from .payload import Payload
 
 
 class AionError(Exception):
@@ -22,12 +27,30 @@ class AionError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """A recorded failure: what was raised, where, and whether to retry it."""
+    """A recorded failure: what was raised, where, and whether to retry it.
+
+    `details` are the encoded `ApplicationError` details; errors that carry a
+    `Failure` (`ActivityError`, `WorkflowFailed`) decode them as `.details`.
+    """
 
     type: str
     message: str
     traceback: str = ""
     non_retryable: bool = False
+    details: tuple[Payload, ...] = ()
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> Failure:
+        """What is recorded of an exception: an `ApplicationError` keeps its type, retryability and details."""
+        trace = "".join(traceback.format_exception(exc))
+        if isinstance(exc, ApplicationError):
+            return cls(exc.type or "ApplicationError", exc.message, trace, exc.non_retryable, exc.encoded_details)
+        return cls(type(exc).__name__, str(exc), trace)
+
+    def decoded_details(self) -> tuple[Any, ...]:
+        from .converter import decode_value  # the converter itself raises errors from this module
+
+        return tuple(decode_value(p, Any) for p in self.details)
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}"
@@ -78,6 +101,11 @@ class WorkflowFailed(AionError):
         self.workflow_id = workflow_id
         self.cause = cause
         super().__init__(f"workflow {workflow_id!r} failed: {cause}")
+
+    @property
+    def details(self) -> tuple[Any, ...]:
+        """The details of the `ApplicationError` that failed the run, decoded (plain data)."""
+        return self.cause.decoded_details()
 
     def __reduce__(self):
         return (type(self), (self.workflow_id, self.cause))
@@ -224,12 +252,19 @@ class ApplicationError(AionError):
     """Raise from activity or workflow code to fail with a chosen message.
 
     `non_retryable=True` stops an activity's retries whatever its policy.
+    `details` are recorded with the failure (encoded like any payload) and
+    come back, on replay too, as `.details` of the `ActivityError` or
+    `WorkflowFailed` that reports it. Raises `PayloadError` at once if a
+    detail cannot be encoded.
     """
 
     def __init__(self, message: str, *details: object, type: str | None = None,
                  non_retryable: bool = False) -> None:
+        from .converter import encode_value  # the converter itself raises errors from this module
+
         self.message = message
         self.details = details
+        self.encoded_details = tuple(encode_value(d) for d in details)
         self.type = type
         self.non_retryable = non_retryable
         super().__init__(message)
@@ -258,6 +293,11 @@ class ActivityError(AionError):
             f"activity {activity_type!r} (#{activity_id}) failed after {attempts} "
             f"attempt{'s' if attempts != 1 else ''}: {cause}"
         )
+
+    @property
+    def details(self) -> tuple[Any, ...]:
+        """The details of the `ApplicationError` the last attempt raised, decoded (plain data)."""
+        return self.cause.decoded_details()
 
     def __reduce__(self):
         return (type(self), (self.activity_type, self.activity_id, self.cause, self.attempts))

@@ -59,6 +59,7 @@ class WorkflowFailed(Event):
 @dataclass(frozen=True, slots=True)
 class WorkflowCancelRequested(Event):
     reason: str = ""
+    requested_by: str | None = None  # the parent taking its linked child down; None: a client
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,23 @@ class SignalSent(Event):
     target_workflow_id: str
     name: str
     payload: Payload
+    # Correlates the delivery's outcome; 0 in histories recorded before outcomes were (nothing to wait for).
+    ordinal: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalSignalDelivered(Event):
+    """The signal of `SignalSent(ordinal)` was recorded in its target's history."""
+
+    ordinal: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalSignalFailed(Event):
+    """The signal of `SignalSent(ordinal)` could not be delivered (no such workflow, or it ended)."""
+
+    ordinal: int
+    failure: Failure
 
 
 # -- child workflows --------------------------------------------------------
@@ -205,6 +223,18 @@ class ChildWorkflowFailed(Event):
 class ChildWorkflowCancelled(Event):
     child_workflow_id: str
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChildWorkflowStartFailed(Event):
+    """The child could not be started: its id is held by a workflow that is not this parent's child."""
+
+    child_workflow_id: str
+    failure: Failure
+
+
+# What ends a child, as its parent's history sees it.
+CHILD_OUTCOMES = (ChildWorkflowCompleted, ChildWorkflowFailed, ChildWorkflowCancelled, ChildWorkflowStartFailed)
 
 
 # -- markers (patches, side effects) ---------------------------------------
@@ -249,11 +279,15 @@ def _payload_in(v: Any) -> Payload | None:
 
 
 def _failure_out(f: Failure) -> Any:
-    return [f.type, f.message, f.traceback, f.non_retryable]
+    out = [f.type, f.message, f.traceback, f.non_retryable]
+    if f.details:  # only then: a failure without details keeps the form older versions wrote and read
+        out.append([_payload_out(p) for p in f.details])
+    return out
 
 
 def _failure_in(v: Any) -> Failure:
-    return Failure(v[0], v[1], v[2], v[3])
+    details = tuple(_payload_in(p) for p in v[4]) if len(v) > 4 else ()
+    return Failure(v[0], v[1], v[2], v[3], details)
 
 
 def _same(v: Any) -> Any:
@@ -294,7 +328,10 @@ def decode_event(type_name: str, data: bytes) -> Event:
     if version != WIRE_VERSION:
         raise ValueError(f"event wire version {version}, this aion_actors reads {WIRE_VERSION}")
     coders = _CODERS[cls]
-    return cls(**{name: into(value) for (name, _, into), value in zip(coders, body, strict=True)})
+    if len(body) > len(coders):
+        raise ValueError(f"{type_name} has {len(body)} fields, this aion_actors knows {len(coders)}")
+    # A shorter body was written before a field was added: the added fields take their defaults.
+    return cls(**{name: into(value) for (name, _, into), value in zip(coders, body)})
 
 
 def to_stored(event: HistoryEvent) -> StoredEvent:

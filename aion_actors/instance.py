@@ -25,7 +25,6 @@ import collections
 import dataclasses
 import hashlib
 import random as _random
-import traceback
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,8 +35,8 @@ from . import converter
 from . import events as ev
 from ._loop import DurableTimerHandle, WorkflowLoop, WorkflowRuleError
 from .definitions import Registry, WorkflowDefinition
-from .errors import (ActivityError, AionError, ApplicationError, Failure, NonDeterminismError, WorkflowCancelled,
-                     WorkflowFailed)
+from .errors import (ActivityError, AionError, Failure, NonDeterminismError, NotRunning,
+                     WorkflowAlreadyExists, WorkflowCancelled, WorkflowFailed, WorkflowNotFound)
 from .ids import timer_id_for
 from .payload import Payload
 
@@ -56,13 +55,6 @@ class ContinueAsNewRequest(BaseException):
 
     def __init__(self, input: Payload) -> None:
         self.input = input
-
-
-def failure_from(exc: BaseException) -> Failure:
-    if isinstance(exc, ApplicationError):
-        return Failure(exc.type or "ApplicationError", exc.message,
-                       "".join(traceback.format_exception(exc)), exc.non_retryable)
-    return Failure(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
 
 
 def _strict_form(event: ev.Event) -> bytes:
@@ -101,12 +93,17 @@ class WorkflowInstance:
         self._activity_seq = 0
         self._timer_seq = 0
         self._child_seq = 0
+        self._signal_seq = 0
+        self._child_ids: set[str] = set()
+        self._outgoing: dict[int, tuple[asyncio.Future, str]] = {}  # signals sent, by ordinal, until resolved
         self._activities: dict[int, tuple[asyncio.Future, str]] = {}
         self._timers: dict[str, DurableTimerHandle] = {}
         self._children: dict[str, tuple[asyncio.Future, str]] = {}
         # Children whose awaiting future was cancelled: the engine asks them to cancel (not recorded here).
         self.child_cancellations: list[str] = []
-        self._signals: dict[str, collections.deque[Payload]] = collections.defaultdict(collections.deque)
+        # Signals received and not yet consumed, by name, each with its place in arrival order.
+        self._signals: dict[str, collections.deque[tuple[int, Payload]]] = collections.defaultdict(collections.deque)
+        self._signals_received = 0
         self._receivers: dict[str, collections.deque[asyncio.Future]] = collections.defaultdict(collections.deque)
         self.query_handlers: dict[str, Callable[..., Any]] = {}
         self._in_query = False
@@ -151,7 +148,11 @@ class WorkflowInstance:
             self._match(event, key)
             return
         handler = _RESOLVERS.get(type(event.event))
-        if handler is None or self.finished:
+        if handler is None:
+            return
+        if self.finished:
+            if isinstance(event.event, ev.SignalReceived):
+                self._buffer_signal(event.event)  # too late for this run; one continuing as new passes it on
             return
         self.now = event.recorded_at
         handler(self, event.event)
@@ -174,6 +175,9 @@ class WorkflowInstance:
                                       f"{issued.to_event()!r} (same command, other arguments)")
         self._issued.popleft()
         self._taken = max(0, self._taken - 1)
+        if isinstance(event.event, ev.SignalSent) and event.event.ordinal == 0:
+            # Recorded before outcomes were: it was sent without one, so nothing is left to wait for.
+            self._signal_delivered(ev.ExternalSignalDelivered(issued.ordinal))
 
     def close(self) -> None:
         """Stop the code (passivation, engine stop): cancel tasks without recording anything."""
@@ -220,17 +224,27 @@ class WorkflowInstance:
         future = self.loop.create_future()
         buffered = self._signals[name]
         if buffered:
-            future.set_result(buffered.popleft())
+            future.set_result(buffered.popleft()[1])
         else:
             waiters = self._receivers[name]
             waiters.append(future)
             future.add_done_callback(lambda f: f in waiters and waiters.remove(f))
         return future
 
+    def signal_external(self, target: str, name: str, payload: Payload) -> asyncio.Future:
+        self._signal_seq += 1
+        self.issue(cmd.SignalExternal(target, name, payload, self._signal_seq))
+        future = self.loop.create_future()
+        self._outgoing[self._signal_seq] = (future, target)
+        return future
+
     def start_child(self, workflow_type: str, input: Payload, child_id: str | None,
                     parent_close_policy: str) -> tuple[str, asyncio.Future]:
+        if child_id is not None and child_id in self._child_ids:
+            raise WorkflowAlreadyExists(child_id)  # this run started it already: one id, one child
         self._child_seq += 1
         child_id = child_id or f"{self.info.workflow_id}/{self._child_seq}"
+        self._child_ids.add(child_id)
         self.issue(cmd.StartChild(self._child_seq, child_id, workflow_type, input, parent_close_policy))
         future = self.loop.create_future()
         self._children[child_id] = (future, workflow_type)
@@ -297,7 +311,20 @@ class WorkflowInstance:
             if not waiter.done():
                 waiter.set_result(event.payload)
                 return
-        self._signals[event.name].append(event.payload)
+        self._buffer_signal(event)
+
+    def _buffer_signal(self, event: ev.SignalReceived) -> None:
+        self._signals_received += 1
+        self._signals[event.name].append((self._signals_received, event.payload))
+
+    def take_unconsumed_signals(self) -> list[ev.SignalReceived]:
+        """The signals this run received and did not consume, in arrival order (then forgotten).
+
+        A run that continues as new hands them to the next run, which records them again.
+        """
+        waiting = sorted((place, name, payload) for name, queue in self._signals.items() for place, payload in queue)
+        self._signals.clear()
+        return [ev.SignalReceived(name, payload) for _, name, payload in waiting]
 
     def _child_closed(self, event: ev.Event) -> None:
         entry = self._children.pop(event.child_workflow_id, None)
@@ -310,8 +337,25 @@ class WorkflowInstance:
             future.set_result(converter.decode_value(event.result, annotation))
         elif isinstance(event, ev.ChildWorkflowFailed):
             future.set_exception(WorkflowFailed(event.child_workflow_id, event.failure))
+        elif isinstance(event, ev.ChildWorkflowStartFailed):
+            future.set_exception(WorkflowAlreadyExists(event.child_workflow_id))
         else:
             future.set_exception(WorkflowCancelled(event.child_workflow_id, event.reason))
+
+    def _signal_delivered(self, event: ev.ExternalSignalDelivered) -> None:
+        future, _ = self._outgoing.pop(event.ordinal, (None, ""))
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def _signal_failed(self, event: ev.ExternalSignalFailed) -> None:
+        future, target = self._outgoing.pop(event.ordinal, (None, ""))
+        if future is None or future.done():
+            return
+        if event.failure.type == "WorkflowNotFound":
+            future.set_exception(WorkflowNotFound(target))
+        else:
+            status = event.failure.decoded_details()
+            future.set_exception(NotRunning(target, status[0] if status else "closed"))
 
     def _cancel_requested_event(self, event: ev.WorkflowCancelRequested) -> None:
         if self._cancel_requested is None and self._main is not None and not self._main.done():
@@ -335,14 +379,14 @@ class WorkflowInstance:
             try:
                 result = converter.encode_value(task.result())
             except AionError as bad:
-                self._issued.append(cmd.FailWorkflow(failure_from(bad)))
+                self._issued.append(cmd.FailWorkflow(Failure.from_exception(bad)))
                 return
             self._issued.append(cmd.CompleteWorkflow(result))
         elif isinstance(exc, ContinueAsNewRequest):
             next_run = uuid.UUID(int=self.random.getrandbits(128), version=4).hex
             self._issued.append(cmd.ContinueAsNew(exc.input, next_run))
         else:
-            self._issued.append(cmd.FailWorkflow(failure_from(exc)))
+            self._issued.append(cmd.FailWorkflow(Failure.from_exception(exc)))
 
 
 PATCH_PREFIX = "patch:"
@@ -358,7 +402,10 @@ _RESOLVERS: dict[type, Callable[[WorkflowInstance, Any], None]] = {
     ev.TimerFired: WorkflowInstance._timer_fired,
     ev.SignalReceived: WorkflowInstance._signal_received,
     ev.WorkflowCancelRequested: WorkflowInstance._cancel_requested_event,
+    ev.ExternalSignalDelivered: WorkflowInstance._signal_delivered,
+    ev.ExternalSignalFailed: WorkflowInstance._signal_failed,
     ev.ChildWorkflowCompleted: WorkflowInstance._child_closed,
     ev.ChildWorkflowFailed: WorkflowInstance._child_closed,
     ev.ChildWorkflowCancelled: WorkflowInstance._child_closed,
+    ev.ChildWorkflowStartFailed: WorkflowInstance._child_closed,
 }

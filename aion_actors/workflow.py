@@ -23,7 +23,6 @@ from typing import Any, Awaitable, Callable, Iterable
 
 from . import converter
 from ._loop import WorkflowLoop
-from .commands import SignalExternal
 from .definitions import activity_definition, decorator, define_workflow, workflow_definition
 from .errors import AionError, CancelledError, InvalidArgument
 from .ids import check_workflow_id
@@ -285,12 +284,20 @@ async def execute_child(child: Callable[..., Any] | str, input: Any = None, *, i
     return await start_child(child, input, id=id, parent_close_policy=parent_close_policy)
 
 
-def signal_external(workflow_id: str, name: str, payload: Any = None) -> None:
-    """Send a signal to another workflow. Records `SignalSent`; delivery is at-least-once."""
+def signal_external(workflow_id: str, name: str, payload: Any = None) -> asyncio.Future:
+    """Send a signal to another workflow; await the result to know it was delivered.
+
+    Records `SignalSent` at once (the signal goes whether or not the result is
+    awaited; delivery is at-least-once), then the outcome:
+    `ExternalSignalDelivered` once the target recorded it, or
+    `ExternalSignalFailed`, and the await raises `WorkflowNotFound` (no
+    workflow has that id) or `NotRunning` (it has ended). Replay gives the
+    recorded outcome back without sending anything.
+    """
     inst = _instance()
     if not isinstance(name, str) or not name:
         raise InvalidArgument(f"a signal name must be a non-empty string, got {name!r}")
-    inst.issue(SignalExternal(check_workflow_id(workflow_id), name, converter.encode_value(payload)))
+    return inst.signal_external(check_workflow_id(workflow_id), name, converter.encode_value(payload))
 
 
 def now() -> datetime:
@@ -317,7 +324,10 @@ def continue_as_new(input: Any = None) -> None:
     """End this run and start the next one in the same history with `input`.
 
     Records `WorkflowContinuedAsNew`, then the next run's `WorkflowStarted`.
-    `handle.result()` follows the chain. Does not return.
+    Signals this run received and did not consume (including any recorded
+    while this step ran) are recorded again for the next run, in the order
+    they came, so none is lost. `handle.result()` follows the chain. Does
+    not return.
     """
     _instance()
     raise ContinueAsNewRequest(converter.encode_value(input))
@@ -325,6 +335,10 @@ def continue_as_new(input: Any = None) -> None:
 
 def patched(change_id: str) -> bool:
     """True on new runs (and replays of runs that took the new path); False on replays of older histories.
+
+    A run that started before the change sees False, even at a call its old
+    code passed without recording anything, and keeps seeing False for that
+    change id (the answer is memoized per run).
 
     Records a marker (`patch:<change_id>`) the first time a run takes the new
     path, so a changed workflow keeps replaying its older histories::

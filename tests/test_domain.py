@@ -27,6 +27,9 @@ SAMPLES = [
     ev.SignalSent("other", "approve", P), ev.ChildWorkflowStarted(1, "p/1", "ship", P, "abandon"),
     ev.ChildWorkflowCompleted("p/1", P), ev.ChildWorkflowFailed("p/1", F), ev.ChildWorkflowCancelled("p/1", "x"),
     ev.MarkerRecorded("patch:x", None), ev.MarkerRecorded("side", P),
+    ev.SignalSent("other", "approve", P, 3), ev.ExternalSignalDelivered(3),
+    ev.ExternalSignalFailed(3, Failure("WorkflowNotFound", "gone")), ev.ChildWorkflowStartFailed("p/1", F),
+    ev.ActivityFailed(1, 2, Failure("ApplicationError", "declined", "", True, (P, encode(123))), ev.TERMINAL),
 ]
 
 
@@ -40,6 +43,15 @@ def test_every_event_round_trips_through_the_wire_form(event):
     stored = ev.to_stored(recorded)
     assert stored.type == event.type_name and isinstance(stored.data, bytes)
     assert ev.from_stored(stored) == recorded
+
+
+def test_events_written_before_a_field_was_added_read_with_its_default():
+    # The wire forms of SignalSent and of a Failure as versions before `ordinal` and `details` wrote them.
+    old_signal = msgpack.packb([ev.WIRE_VERSION, ["other", "approve", [P.content_type, P.data]]], use_bin_type=True)
+    assert ev.decode_event("SignalSent", old_signal) == ev.SignalSent("other", "approve", P, 0)
+    old_failure = msgpack.packb([ev.WIRE_VERSION, [["ValueError", "bad", "tb", False]]], use_bin_type=True)
+    assert ev.decode_event("WorkflowFailed", old_failure) == ev.WorkflowFailed(Failure("ValueError", "bad", "tb"))
+    assert ev.encode_event(ev.WorkflowFailed(Failure("ValueError", "bad", "tb"))) == old_failure
 
 
 def test_an_unreadable_event_is_a_store_error_naming_workflow_and_seq():

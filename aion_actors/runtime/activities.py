@@ -25,7 +25,6 @@ from .. import converter
 from ..activity import ActivityContext, ActivityInfo, current, run_cancellable
 from ..definitions import Registry
 from ..errors import Failure
-from ..instance import failure_from
 from .messages import AttemptDone, Heartbeat, RunAttempt
 from .process_pool import ProcessAttempts, serve_attempt
 
@@ -88,7 +87,7 @@ class _Attempts:
 
     @staticmethod
     def _failed(attempt: RunAttempt, ctx: ActivityContext, exc: BaseException) -> AttemptDone:
-        return AttemptDone(attempt.activity_id, attempt.attempt, failure=failure_from(exc), heartbeat=ctx.unsent)
+        return AttemptDone(attempt.activity_id, attempt.attempt, failure=Failure.from_exception(exc), heartbeat=ctx.unsent)
 
 
 class RunningAttempt:
@@ -143,7 +142,9 @@ class ActivityRunner(_Attempts):
     def __init__(self, registry: Registry, post: Callable[[Any, Any], None], workers: int = 32,
                  cancel_grace: float = 5.0) -> None:
         super().__init__(registry, cancel_grace)
-        self._post = post
+        self._to_driver = post
+        self._post_lock = threading.Lock()
+        self._closed = False
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aion-activity")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
@@ -166,6 +167,18 @@ class ActivityRunner(_Attempts):
                                   lambda f: self._post(address, self._from_worker(attempt, ctx, f)))
         else:
             self._pool.submit(lambda: self._post(address, self._done(attempt, ctx, lambda: fn(*self._args(fn, attempt)))))
+
+    def _post(self, address: Any, message: Any) -> None:
+        """Hand an outcome or heartbeat to the driver, unless the engine has closed.
+
+        Attempts still running at close finish on their own threads afterwards; their
+        outcomes have nobody to go to (the driver is gone) and are dropped: at-least-once,
+        the attempt runs again when the workflow is resumed. The lock makes `shutdown()`
+        wait for a post under way, so none reaches a driver the engine has let go of.
+        """
+        with self._post_lock:
+            if not self._closed:
+                self._to_driver(address, message)
 
     async def _run_async(self, fn, attempt: RunAttempt, ctx: ActivityContext) -> AttemptDone:
         current.set(ctx)
@@ -195,6 +208,8 @@ class ActivityRunner(_Attempts):
             return self._loop
 
     def shutdown(self) -> None:
+        with self._post_lock:
+            self._closed = True
         for ctx in list(self._running.values()):
             ctx.cancel("the engine is closing")
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -85,9 +85,9 @@ class EngineActor(Actor):
         if handler is not None:
             handler(self, msg)
 
-    def _reply(self, corr, ok, value=None) -> None:
+    def _reply(self, corr, ok, value=None, reply_to=None) -> None:
         if corr is not None:
-            self.send(self.client, ClientReply(corr, ok, value))
+            self.send(reply_to or self.client, ClientReply(corr, ok, value))
 
     # -- residency -----------------------------------------------------------
 
@@ -132,7 +132,7 @@ class EngineActor(Actor):
         for then in on_up:
             then(recorder)
 
-    def _via_recorder(self, workflow_id: str, corr, then: Then) -> None:
+    def _via_recorder(self, workflow_id: str, corr, then: Then, reply_to=None) -> None:
         """Call `then(recorder)` once the run is resident, replaying it into residence if need be."""
         if self.book.is_resident(workflow_id):
             run = self.book.touch(workflow_id, time.monotonic())
@@ -146,9 +146,9 @@ class EngineActor(Actor):
             return
         where = self.residency(workflow_id)
         if where == UNKNOWN:
-            self._reply(corr, False, WorkflowNotFound(workflow_id))
+            self._reply(corr, False, WorkflowNotFound(workflow_id), reply_to)
         elif where == TERMINAL:
-            self._reply(corr, False, NotRunning(workflow_id, self.context.store_summary(workflow_id).status))
+            self._reply(corr, False, NotRunning(workflow_id, self.context.store_summary(workflow_id).status), reply_to)
         else:
             self.book.wait_for_room(workflow_id, then)
             self._admit(workflow_id, lambda: self._replay(workflow_id))
@@ -201,9 +201,11 @@ class EngineActor(Actor):
             msg.workflow_id, msg.start.workflow_type, [lambda recorder: self.send(recorder, begin)]))
 
     def _deliver(self, msg: DeliverToWorkflow) -> None:
+        # A run signalling another gives its own address: the answer goes to it, not to the client.
         forward = DeliverToWorkflow(msg.corr, msg.workflow_id, msg.event, msg.reply_to or self.client,
                                     msg.observed_at)
-        self._via_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward))
+        self._via_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward),
+                           forward.reply_to)
 
     def _query(self, msg: QueryWorkflow) -> None:
         forward = RunQuery(msg.corr, msg.name, msg.args, self.client)
@@ -297,22 +299,28 @@ class EngineActor(Actor):
 
     def _spawn_child(self, msg: SpawnChild) -> None:
         where = self.residency(msg.child_workflow_id)
+        begin = BeginRun(ev.WorkflowStarted(msg.workflow_type, msg.input, parent_workflow_id=msg.parent_workflow_id))
         if where == UNKNOWN and not self.book.is_waiting(msg.child_workflow_id):
-            begin = BeginRun(ev.WorkflowStarted(msg.workflow_type, msg.input,
-                                                parent_workflow_id=msg.parent_workflow_id))
             # Until it is admitted, deliveries for the child (a cancel from its parent) wait for it.
             self.book.wait_for_room(msg.child_workflow_id)
             self._admit(msg.child_workflow_id, lambda: self._start_child(msg.child_workflow_id, msg.workflow_type,
                                                                           begin))
             if self._parent_took_it_down(msg):  # its cancel may have overtaken this spawn, and been lost
                 self._deliver(DeliverToWorkflow(None, msg.child_workflow_id, ev.WorkflowCancelRequested(
-                    f"parent {msg.parent_workflow_id!r} ended")))
-        elif where == NON_RESIDENT:
-            self._make_resident(msg.child_workflow_id)
+                    f"parent {msg.parent_workflow_id!r} ended", msg.parent_workflow_id)))
+        elif where in (RESIDENT, NON_RESIDENT):
+            # Its Recorder tells this parent's re-spawn from another's use of the id (WorkflowAlreadyExists).
+            self._via_recorder(msg.child_workflow_id, None, lambda recorder: self.send(recorder, begin))
         elif where == TERMINAL:
-            # The child ended while its parent was down: give the parent the recorded outcome now.
-            last = self.context.read_history(msg.child_workflow_id)[-1].event
-            self._tell_parent(msg.parent_workflow_id, msg.child_workflow_id, last)
+            history = self.context.read_history(msg.child_workflow_id)
+            started = next(e.event for e in reversed(history) if isinstance(e.event, ev.WorkflowStarted))
+            if started.parent_workflow_id == msg.parent_workflow_id:
+                # The child ended while its parent was down: give the parent the recorded outcome now.
+                self._tell_parent(msg.parent_workflow_id, msg.child_workflow_id, history[-1].event)
+            else:
+                taken = WorkflowAlreadyExists(msg.child_workflow_id)
+                self._deliver(DeliverToWorkflow(None, msg.parent_workflow_id, ev.ChildWorkflowStartFailed(
+                    msg.child_workflow_id, Failure(type(taken).__name__, str(taken)))))
 
     def _parent_took_it_down(self, msg: SpawnChild) -> bool:
         """Whether the parent already ended, linked to this child (messages between processes may

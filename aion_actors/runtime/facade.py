@@ -47,7 +47,7 @@ class ActorEngineHandle:
         self._tell(SpawnChild(parent_id, child_id, workflow_type, input))
 
     def terminate_linked_child_workflow(self, parent_id: str, child_id: str, reason: str) -> None:
-        self._tell(DeliverToWorkflow(None, child_id, ev.WorkflowCancelRequested(reason)))
+        self._tell(DeliverToWorkflow(None, child_id, ev.WorkflowCancelRequested(reason, parent_id)))
 
     def terminate_linked_activity(self, workflow_id: str, activity_id: int, reason: str) -> None:
         self._tell(TerminateActivity(workflow_id, activity_id, reason))

@@ -171,6 +171,7 @@ class InitWorkflow:
     history: tuple[ev.HistoryEvent, ...]
     recorder: Any
     engine: Any
+    fresh: bool = False  # the run was just started here; otherwise it is rebuilt from the store
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,7 @@ class Record:
     """Append these events (all or none); reply `Recorded` with them enveloped."""
     token: int
     events: tuple[ev.Event, ...]
+    applied: int = 0  # the last seq the run had applied when it sent this (what its code has seen)
 
 
 @dataclass(frozen=True, slots=True)

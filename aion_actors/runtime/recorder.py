@@ -11,38 +11,70 @@ the run only after it is committed.
 from __future__ import annotations
 
 import logging
-import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
-from thespian.actors import ActorExitRequest, ChildActorExited
+from thespian.actors import ChildActorExited
 
 from stores.base import Append, TimerRow, WorkflowState
-from supervisors import KILLED, LinkedActor, RestartIntensity
+from supervisors import LinkedActor
 
 from .. import events as ev
 from .. import status as st
-from ..errors import NotRunning, SequenceConflict, WorkflowAlreadyExists
+from ..errors import Failure, NotRunning, SequenceConflict, WorkflowAlreadyExists
+from .context import store_errors
 from .deadlines import is_attempt_deadline
 from .messages import (AppendDone, AppendRequest, BeginRun, ClientReply, Committed, DeadlinePassed, DeliverToWorkflow,
-                       Fenced,
-                       InitRecorder, InitWorkflow, Passivate, Passivated, QueryWorkflow, Record, Recorded, RecorderUp,
+                       Fenced, InitRecorder, Passivate, QueryWorkflow, Record, Recorded, RecorderUp,
                        Resolved, RunClosed, RunCrashed, RunIdle, RunQuery, TerminateActivity)
-from .workflow_actor import WorkflowActor
+from .run_supervision import ParkRun, RunSupervision
 
 log = logging.getLogger("aion_actors.recorder")
 
-# A run whose actor dies more often than this is parked (Paused), not restarted:
-# OTP's restart intensity, per run, so one crash-looping run never takes its type down.
-RUN_RESTART_INTENSITY = 3
-RUN_RESTART_PERIOD = 60.0
-_CHILD_OUTCOMES = (ev.ChildWorkflowCompleted, ev.ChildWorkflowFailed, ev.ChildWorkflowCancelled)
+
+# What each append in flight is for, and so what its commit (or failure) does.
+
+@dataclass(frozen=True, slots=True)
+class StartRun:
+    """A `BeginRun`'s `WorkflowStarted`: once committed, answer the starter and spawn the run."""
+
+    corr: int | None
+    reply_to: Any
 
 
-class Recorder(LinkedActor):
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run's own `Record` (token `token`): its seqs go back at once, `Committed` once committed."""
+
+    run_actor: Any
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An event from outside (signal, timer fire, cancel request, child outcome): the run gets it
+    once committed, then the sender is answered."""
+
+    corr: int | None
+    reply_to: Any
+
+
+Purpose = StartRun | RunRecord | Delivery | ParkRun
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    purpose: Purpose
+    recorded: tuple[ev.HistoryEvent, ...]
+
+
+class Recorder(RunSupervision, LinkedActor):
     """One per resident workflow, a child of its type's supervisor, parent of the run actor.
 
-    It supervises the run actor itself (restart by replay, park past the
-    intensity) because only it knows which appends are in flight.
+    It supervises the run actor itself (`RunSupervision`: restart by replay,
+    park past the intensity, passivation) because only it knows which
+    appends are in flight.
     """
 
     exit_grace = None  # its supervisor stops it at once; no timer per exit (see LinkedActor)
@@ -58,21 +90,15 @@ class Recorder(LinkedActor):
         self.open_children: dict[str, str] = {}
         self.parent_workflow_id: str | None = None
         self.fenced = False
-        self.pending: dict[int, tuple] = {}
+        self.pending: dict[int, InFlight] = {}
         self.next_token = 0
         self.cancel_requested = False  # this run's cancellation was requested (requests after it record nothing)
-        self.run_actor = None
-        self.restarts = RestartIntensity(RUN_RESTART_INTENSITY, RUN_RESTART_PERIOD)
-        self.crash_reason = KILLED
         self.last_recorded_at = datetime.min.replace(tzinfo=timezone.utc)
-        self.passivating = False   # a Passivate went to the run actor; deliveries meanwhile cancel it
-        self.delivered_while_passivating = False
-        self.passivated = False    # stopped: anything arriving now goes back to the engine to re-route
         self.awaiting_writer = False
-        self.parked = False  # stopped respawning after a crash loop, until resumed
         self.to_write: list[AppendRequest] = []
         self.unstarted: list[ev.HistoryEvent] = []  # appended while no run actor was there to apply them
-        self.respawn_wanted = False
+        self.last_signal_seq = 0
+        self._init_supervision()
 
     # -- setup -------------------------------------------------------------
 
@@ -99,16 +125,24 @@ class Recorder(LinkedActor):
         self.send(self.engine, RecorderUp(self.workflow_id))
 
     def _begin(self, msg: BeginRun, sender) -> None:
+        parent_id = msg.start.parent_workflow_id
+        if self.last_seq and parent_id is not None:
+            # A parent spawning its child: the run here is that child (re-spawned after a crash of
+            # the parent, spawning is idempotent), or another's under the same id, which it must not get.
+            if parent_id != self.parent_workflow_id:
+                self._child_start_failed(parent_id)
+            return
         if self.last_seq:  # the id is taken (by a run that is not resident here)
             self._reply(msg.reply_to, msg.corr, False, WorkflowAlreadyExists(self.workflow_id))
             self.send(self.engine, Fenced(self.workflow_id, "already exists"))
             return
-        self._append((msg.start,), ("start", msg.corr, msg.reply_to))
+        self._append((msg.start,), StartRun(msg.corr, msg.reply_to))
 
-    def _spawn_run(self, history) -> None:
-        self.run_actor = self.createActor(WorkflowActor)
-        self.send(self.run_actor, InitWorkflow(self.ref, self.workflow_id, tuple(history),
-                                               self.myAddress, self.engine))
+    def _child_start_failed(self, parent_id: str) -> None:
+        """Tell the parent its child could not start under this id: it is already taken."""
+        taken = WorkflowAlreadyExists(self.workflow_id)
+        self.send(self.engine, DeliverToWorkflow(None, parent_id, ev.ChildWorkflowStartFailed(
+            self.workflow_id, Failure(type(taken).__name__, str(taken)))))
 
     # -- appending -----------------------------------------------------------
 
@@ -124,7 +158,7 @@ class Recorder(LinkedActor):
                 run_id = event.next_run_id
         return tuple(out)
 
-    def _append(self, events: tuple[ev.Event, ...], purpose: tuple, at: datetime | None = None) -> None:
+    def _append(self, events: tuple[ev.Event, ...], purpose: Purpose, at: datetime | None = None) -> None:
         if self.fenced:
             return
         recorded = self._envelope(events, at)
@@ -147,7 +181,7 @@ class Recorder(LinkedActor):
         state = WorkflowState(self.workflow_type, self.status.value if self.status else "running",
                               closed=bool(self.status and self.status.is_terminal))
         token = self.next_token = self.next_token + 1
-        self.pending[token] = (purpose, recorded)
+        self.pending[token] = InFlight(purpose, recorded)
         append = Append(self.workflow_id, expected, tuple(ev.to_stored(e) for e in recorded), state,
                         tuple(schedule), tuple(cancel))
         self._to_writer(AppendRequest(token, append))
@@ -156,8 +190,8 @@ class Recorder(LinkedActor):
         # Committed. What arrives from outside (signals, timer fires, cancel requests, child
         # outcomes) is delivered only once committed: record, then deliver. The run applies
         # both in seq order.
-        if purpose[0] == "record":
-            self.send(purpose[1], Recorded(purpose[2], recorded))
+        if isinstance(purpose, RunRecord):
+            self.send(purpose.run_actor, Recorded(purpose.token, recorded))
 
     def _track(self, event: ev.HistoryEvent) -> None:
         self.last_seq = event.seq
@@ -172,9 +206,11 @@ class Recorder(LinkedActor):
             self.open_timers.clear()
         elif isinstance(e, ev.WorkflowCancelRequested):
             self.cancel_requested = True
+        elif isinstance(e, ev.SignalReceived):
+            self.last_signal_seq = event.seq
         elif isinstance(e, ev.ChildWorkflowStarted):
             self.open_children[e.child_workflow_id] = e.parent_close_policy
-        elif isinstance(e, _CHILD_OUTCOMES):
+        elif isinstance(e, ev.CHILD_OUTCOMES):
             self.open_children.pop(e.child_workflow_id, None)
         elif isinstance(e, ev.TimerStarted):
             self.open_timers.add(e.timer_id)
@@ -204,39 +240,45 @@ class Recorder(LinkedActor):
             self.send(self.context.writer, self.to_write.pop(0))
         else:
             self.awaiting_writer = False
-        purpose, recorded = self.pending.pop(msg.token)
-        kind = purpose[0]
+        done = self.pending.pop(msg.token)
         if msg.error is not None:
-            if kind == "start" and isinstance(msg.error, SequenceConflict):
-                self._reply(purpose[2], purpose[1], False, WorkflowAlreadyExists(self.workflow_id))
-                self.send(self.engine, Fenced(self.workflow_id, "already exists"))
-                return
-            self._fence(msg.error)
-            if kind in ("deliver", "start"):
-                self._reply(purpose[2], purpose[1], False, msg.error)
+            self._append_failed(done, msg.error)
             return
-        if kind == "start":
-            self._reply(purpose[2], purpose[1], True, recorded[0].run_id)
-            self._spawn_run(recorded + tuple(self.unstarted))
-            self.unstarted.clear()
-        elif kind == "record":
-            self.send(purpose[1], Committed(purpose[2]))
-        elif kind == "deliver":
-            for event in recorded:
-                if self.run_actor is not None:
-                    self.send(self.run_actor, Resolved(event))
-                elif isinstance(event.event, ev.WorkflowResumed) and self.parked:
-                    self.parked = False  # resumed after a crash loop: try again, from the store
-                    self.restarts = RestartIntensity(RUN_RESTART_INTENSITY, RUN_RESTART_PERIOD)
-                    self._respawn()
-                else:
-                    self.unstarted.append(event)  # the run gets it with its history when it starts
-            self._reply(purpose[2], purpose[1], True, None)
+        match done.purpose:
+            case StartRun():
+                self._answer(done.purpose, True, done.recorded[0].run_id)
+                self._spawn_run(done.recorded + tuple(self.unstarted), fresh=True)
+                self.unstarted.clear()
+            case RunRecord(run_actor=run_actor, token=token):
+                self.send(run_actor, Committed(token))
+            case Delivery():
+                self._deliver_committed(done.recorded)
+                self._answer(done.purpose, True, None)
         if self.respawn_wanted and not self.pending:
             self._respawn()
         if self.status is not None and self.status.is_terminal and not self.pending:
-            self.send(self.engine, RunClosed(self.workflow_id, recorded[-1].event,
+            self.send(self.engine, RunClosed(self.workflow_id, done.recorded[-1].event,
                                              self.parent_workflow_id, self.workflow_type))
+
+    def _deliver_committed(self, recorded: tuple[ev.HistoryEvent, ...]) -> None:
+        for event in recorded:
+            if self.run_actor is not None:
+                self.send(self.run_actor, Resolved(event))
+            elif isinstance(event.event, ev.WorkflowResumed) and self.parked:
+                self._resumed_after_parking()
+            else:
+                self.unstarted.append(event)  # the run gets it with its history when it starts
+
+    def _append_failed(self, done: InFlight, error: BaseException) -> None:
+        if isinstance(done.purpose, StartRun) and isinstance(error, SequenceConflict):
+            # Another engine created this workflow first: the id is taken, nothing else is wrong.
+            self._answer(done.purpose, False, WorkflowAlreadyExists(self.workflow_id))
+            if (parent_id := done.recorded[0].event.parent_workflow_id) is not None:
+                self._child_start_failed(parent_id)
+            self.send(self.engine, Fenced(self.workflow_id, "already exists"))
+            return
+        self._fence(error)
+        self._answer(done.purpose, False, error)
 
     def _fence(self, error: BaseException) -> None:
         """A second writer (or a failing store): stop writing, stop the run, tell the engine."""
@@ -244,12 +286,16 @@ class Recorder(LinkedActor):
             return
         self.fenced = True
         log.error("workflow %s fenced: %s", self.workflow_id, error)
-        for purpose, _ in self.pending.values():
-            if purpose[0] in ("deliver", "start"):
-                self._reply(purpose[2], purpose[1], False, error)
+        for in_flight in self.pending.values():
+            self._answer(in_flight.purpose, False, error)
         self.pending.clear()
         self.to_write.clear()
         self.send(self.engine, Fenced(self.workflow_id, str(error)))
+
+    def _answer(self, purpose: Purpose, ok: bool, value) -> None:
+        """Answer whoever asked for an append (a start, a delivery); a run's own records have no asker."""
+        if isinstance(purpose, (StartRun, Delivery)):
+            self._reply(purpose.reply_to, purpose.corr, ok, value)
 
     def _reply(self, reply_to, corr, ok, value) -> None:
         if reply_to is not None and corr is not None:
@@ -258,17 +304,48 @@ class Recorder(LinkedActor):
     # -- requests ------------------------------------------------------------
 
     def _record(self, msg: Record, sender) -> None:
-        if self.status is not None and self.status.is_terminal:
-            return  # the run ended: a late command records nothing
-        self._append(msg.events, ("record", sender, msg.token))
+        """Append the run's records in the order it sent them (its tokens count up from 1).
+
+        Between OS processes Thespian may deliver two messages out of order; appending a
+        later Record first would give its commands the earlier seqs, and the run, applying
+        in seq order, would see its own commands swapped: a false NonDeterminismError.
+        """
+        if sender != self.run_actor:
+            return  # from a run actor that is gone (crashed, passivated): stale
+        self.records_waiting[msg.token] = msg
+        while (record := self.records_waiting.pop(self.next_record, None)) is not None:
+            self.next_record += 1
+            if self.status is not None and self.status.is_terminal:
+                continue  # the run ended: a late command records nothing
+            self._append(self._carry_unseen_signals(record), RunRecord(sender, record.token))
+
+    def _carry_unseen_signals(self, record: Record) -> tuple[ev.Event, ...]:
+        """A run that continues as new never saw the signals recorded after what it had applied:
+        record them again for the next run, in this same append (the run carries those it saw).
+
+        Rare (a signal in the few moments the run's last step took), so they are looked up only
+        then: in the store, and among the appends still in flight.
+        """
+        if self.last_signal_seq <= record.applied or not any(
+                isinstance(e, ev.WorkflowContinuedAsNew) for e in record.events):
+            return record.events
+        with store_errors():
+            stored = self.context.store.read_history_from(self.workflow_id, record.applied + 1)
+        unseen = {e.seq: e for e in map(ev.from_stored, stored)}
+        unseen.update((e.seq, e) for f in self.pending.values() for e in f.recorded if e.seq > record.applied)
+        return record.events + tuple(e.event for _, e in sorted(unseen.items())
+                                     if isinstance(e.event, ev.SignalReceived))
 
     def _delivery(self, msg: DeliverToWorkflow, sender) -> None:
         if self.status is None or self.status.is_terminal:
             self._reply(msg.reply_to, msg.corr, False,
                         NotRunning(self.workflow_id, self.status.value if self.status else "unknown"))
             return
-        if isinstance(msg.event, ev.WorkflowCancelRequested) and self.cancel_requested:
-            self._reply(msg.reply_to, msg.corr, True, None)  # already requested in this run: once is enough
+        if isinstance(msg.event, ev.WorkflowCancelRequested) and (
+                self.cancel_requested or msg.event.requested_by not in (None, self.parent_workflow_id)):
+            # Already requested in this run (once is enough), or a parent whose child could not
+            # start under this id (it is another workflow's) taking down what it thinks is its child.
+            self._reply(msg.reply_to, msg.corr, True, None)
             return
         if isinstance(msg.event, ev.TimerFired) and is_attempt_deadline(msg.event.timer_id):
             if self.run_actor is not None:  # lives in the wheel only: nothing to record (see deadlines)
@@ -279,11 +356,11 @@ class Recorder(LinkedActor):
         if (isinstance(msg.event, ev.WorkflowPaused) and paused) or (
                 isinstance(msg.event, ev.WorkflowResumed) and not paused) or (
                 isinstance(msg.event, ev.TimerFired) and msg.event.timer_id not in self.open_timers) or (
-                isinstance(msg.event, _CHILD_OUTCOMES) and msg.event.child_workflow_id not in self.open_children):
+                isinstance(msg.event, ev.CHILD_OUTCOMES) and msg.event.child_workflow_id not in self.open_children):
             self._reply(msg.reply_to, msg.corr, True, None)  # already fired/cancelled/resolved: nothing to record
             return
         self.delivered_while_passivating |= self.passivating
-        self._append((msg.event,), ("deliver", msg.corr, msg.reply_to), msg.observed_at)
+        self._append((msg.event,), Delivery(msg.corr, msg.reply_to), msg.observed_at)
 
     def _to_run(self, msg, sender) -> None:
         if self.run_actor is not None:
@@ -294,56 +371,6 @@ class Recorder(LinkedActor):
             self.send(msg.reply_to, ClientReply(msg.corr, False, NotRunning(self.workflow_id, "not resident")))
         else:
             self.send(self.run_actor, msg)
-
-    def _run_exited(self, msg: ChildActorExited, sender) -> None:
-        if msg.childAddress != self.run_actor or self.fenced:
-            return
-        self.run_actor = None
-        if self.status is None or self.status.is_terminal or self.status is st.WorkflowStatus.PAUSED:
-            return
-        # The run's actor died without ending the run: rebuild it by replay, unless it keeps dying.
-        reason, self.crash_reason = self.crash_reason, KILLED
-        if not self.restarts.record(time.monotonic()):
-            self.parked = True
-            log.error("workflow %s: its actor crashed %d times within %gs (last: %s); parked",
-                      self.workflow_id, self.restarts.recent, RUN_RESTART_PERIOD, reason)
-            self._append((ev.WorkflowPaused(
-                f"the workflow actor crashed {self.restarts.recent} times within {RUN_RESTART_PERIOD:g}s "
-                f"(last: {reason}); fix the cause, then resume it"),), ("paused",))
-            return
-        log.warning("workflow %s: its actor crashed (%s); rebuilding it by replay", self.workflow_id, reason)
-        self._respawn()
-
-    def _run_crashed(self, msg: RunCrashed, sender) -> None:
-        if sender == self.run_actor:
-            self.crash_reason = msg.reason
-
-    def _respawn(self) -> None:
-        """Rebuild the run from the store, once every append in flight is committed (so it is there)."""
-        if self.pending:
-            self.respawn_wanted = True
-            return
-        self.respawn_wanted = False
-        self.unstarted.clear()
-        self._spawn_run(self.context.read_history(self.workflow_id))
-
-    def _passivate(self, msg: Passivate, sender) -> None:
-        if self.run_actor is None or self.pending or self.passivating or self.fenced:
-            return
-        self.passivating = True
-        self.delivered_while_passivating = False
-        self.send(self.run_actor, msg)
-
-    def _run_idle(self, msg: RunIdle, sender) -> None:
-        self.passivating = False
-        if msg.idle and not self.pending and not self.delivered_while_passivating:
-            self.passivated = True
-            self.send(self.engine, Passivated(self.workflow_id))
-        elif msg.idle:
-            # Something arrived after the run closed its code: rebuild it by replay, it is not idle.
-            self.send(self.run_actor, ActorExitRequest())
-            self.run_actor = None
-            self._respawn()
 
     def terminate(self, reason) -> None:
         self.fenced = True  # stopping: nothing more is written

@@ -16,13 +16,14 @@ from thespian.actors import Actor, ActorExitRequest, ChildActorExited
 
 from .. import commands as cmd
 from .. import events as ev
-from ..errors import Failure, NonDeterminismError, QueryFailed, UnknownQuery
+from ..errors import Failure, NonDeterminismError, NotRunning, QueryFailed, UnknownQuery, WorkflowNotFound
 from ..instance import WorkflowInfo, WorkflowInstance
 from ..converter import encode_value
 from . import deadlines as dl
 from .facade import ActorEngineHandle
-from .messages import (AttemptDone, CancelAttempt, ClientReply, Committed, DeadlinePassed, Heartbeat, InitWorkflow, Record, Recorded,
-                       Passivate, Resolved, RunCrashed, RunIdle, RunQuery, TerminateActivity)
+from .messages import (AttemptDone, CancelAttempt, ClientReply, Committed, DeadlinePassed, DeliverToWorkflow, Heartbeat,
+                       InitWorkflow, Passivate, Record, Recorded, Resolved, RunCrashed, RunIdle, RunQuery,
+                       TerminateActivity)
 from .supervised_activities import Activity, SupervisedActivities
 
 log = logging.getLogger("aion_actors.workflow_actor")
@@ -36,6 +37,7 @@ class WorkflowActor(SupervisedActivities, Actor):
         self.stopping: dict[int, object] = {}  # activity id -> the actor of an attempt to stop at commit
         self.previous_run_attempts: list = []  # attempts of a run that continued as new, to stop at commit
         self.children: dict[str, str] = {}  # open child id -> parent close policy
+        self.signals_out: dict[int, ev.SignalSent] = {}  # sent by this run, their outcome not recorded yet
         self.paused = False                  # paused runs record, but dispatch no activity
         self.deferred: set[int] = set()      # activities whose recorded attempt waits for resume
         self.in_flight: dict[int, list[ev.HistoryEvent] | None] = {}  # Records not yet committed and acted on
@@ -69,14 +71,24 @@ class WorkflowActor(SupervisedActivities, Actor):
         self.context = msg.context.get()
         self.workflow_id = msg.workflow_id
         self.recorder = msg.recorder
+        self.engine = msg.engine
         self.seam = ActorEngineHandle(lambda message: self.send(msg.engine, message))
         history = list(msg.history)
         self.applied_seq = history[-1].seq
         starts = [i for i, e in enumerate(history) if isinstance(e.event, ev.WorkflowStarted)]
         run = history[starts[-1]:]
-        self._begin(run[0], run_number=len(starts), replay=run[1:])
+        self._begin(run[0], run_number=len(starts), replay=run[1:], rebuilt=not msg.fresh)
 
-    def _begin(self, started: ev.HistoryEvent, run_number: int, replay: list[ev.HistoryEvent]) -> None:
+    def _begin(self, started: ev.HistoryEvent, run_number: int, replay: list[ev.HistoryEvent],
+               rebuilt: bool = False) -> None:
+        """Start the run's code and replay `replay` into it.
+
+        `rebuilt`: the run existed before this actor (it is rebuilt from the store), so its code may
+        have run up to where it waits, in older code, even if it recorded nothing after its start:
+        all of that counts as replay, and `patched()` there is False as it was for that code
+        (Temporal memoizes the same). Otherwise (just started, or continued as new) nothing of it
+        ran before, not even for what reached it before its start was committed.
+        """
         start: ev.WorkflowStarted = started.event
         definition = self.context.registry.workflow(start.workflow_type)
         info = WorkflowInfo(self.workflow_id, started.run_id, start.workflow_type,
@@ -88,8 +100,9 @@ class WorkflowActor(SupervisedActivities, Actor):
                 self.previous_run_attempts.append(activity.actor)
         self.activities.clear()
         self.children.clear()
+        self.signals_out.clear()
         self.deferred.clear()
-        self.instance.replaying = bool(replay)
+        self.instance.replaying = rebuilt
         self.instance.expect_patches(replay)
         self.instance.start()
         for event in replay:
@@ -101,12 +114,14 @@ class WorkflowActor(SupervisedActivities, Actor):
             self._redispatch_open_activities()
         if not self.instance.finished:
             self._respawn_open_children(replay)
+            for sent in self.signals_out.values():  # sent, maybe not delivered: at-least-once
+                self._send_signal(sent)
 
     def _respawn_open_children(self, replay: list[ev.HistoryEvent]) -> None:
         """Repair a crash between recording a child and spawning it (spawning is idempotent)."""
         started = {e.event.child_workflow_id: e.event for e in replay if isinstance(e.event, ev.ChildWorkflowStarted)}
         for e in replay:
-            if isinstance(e.event, (ev.ChildWorkflowCompleted, ev.ChildWorkflowFailed, ev.ChildWorkflowCancelled)):
+            if isinstance(e.event, ev.CHILD_OUTCOMES):
                 started.pop(e.event.child_workflow_id, None)
         for child in started.values():
             self.seam.spawn_child_workflow(self.workflow_id, child.child_workflow_id, child.workflow_type, child.input)
@@ -119,8 +134,12 @@ class WorkflowActor(SupervisedActivities, Actor):
             self.paused = isinstance(e, ev.WorkflowPaused)
         elif isinstance(e, ev.ChildWorkflowStarted):
             self.children[e.child_workflow_id] = e.parent_close_policy
-        elif isinstance(e, (ev.ChildWorkflowCompleted, ev.ChildWorkflowFailed, ev.ChildWorkflowCancelled)):
+        elif isinstance(e, ev.CHILD_OUTCOMES):
             self.children.pop(e.child_workflow_id, None)
+        elif isinstance(e, ev.SignalSent) and e.ordinal:
+            self.signals_out[e.ordinal] = e
+        elif isinstance(e, (ev.ExternalSignalDelivered, ev.ExternalSignalFailed)):
+            self.signals_out.pop(e.ordinal, None)
 
     # -- recording and acting ------------------------------------------------
 
@@ -142,6 +161,7 @@ class WorkflowActor(SupervisedActivities, Actor):
             elif isinstance(command, cmd.ContinueAsNew):
                 events.append(ev.WorkflowStarted(self.instance.info.workflow_type, command.input,
                                                  self.instance.info.parent_workflow_id))
+                events += self.instance.take_unconsumed_signals()  # the next run gets them: none is lost
         self._send_record(tuple(events))
 
     def _record(self, *events: ev.Event) -> None:
@@ -150,7 +170,7 @@ class WorkflowActor(SupervisedActivities, Actor):
     def _send_record(self, events: tuple[ev.Event, ...]) -> None:
         self.next_token += 1
         self.in_flight[self.next_token] = None  # sent; its seqs are not known yet
-        self.send(self.recorder, Record(self.next_token, events))
+        self.send(self.recorder, Record(self.next_token, events, self.applied_seq))
 
     # Events reach the run in two kinds of message (Recorded: its own, Resolved: on its
     # behalf), and a multi-process transport may deliver them out of order. They are applied
@@ -233,10 +253,31 @@ class WorkflowActor(SupervisedActivities, Actor):
         elif isinstance(e, ev.ChildWorkflowStarted):
             self.seam.spawn_child_workflow(self.workflow_id, e.child_workflow_id, e.workflow_type, e.input)
         elif isinstance(e, ev.SignalSent):
-            self.seam.deliver_workflow_message(e.target_workflow_id, ev.SignalReceived(e.name, e.payload))
+            self._send_signal(e)
         elif isinstance(e, (ev.WorkflowCompleted, ev.WorkflowFailed, ev.WorkflowCancelled,
                             ev.WorkflowContinuedAsNew)):
             self._run_ended()
+
+    def _send_signal(self, sent: ev.SignalSent) -> None:
+        """Deliver a recorded signal; the target's answer comes back here as a `ClientReply`."""
+        corr = ("signal", self.instance.info.run_id, sent.ordinal)
+        self.send(self.engine, DeliverToWorkflow(corr, sent.target_workflow_id,
+                                                 ev.SignalReceived(sent.name, sent.payload), self.myAddress))
+
+    def _signal_outcome(self, msg: ClientReply, sender) -> None:
+        """Record how the delivery of a signal this run sent ended; the code's await resolves on it."""
+        kind, run_id, ordinal = msg.corr
+        if self.instance.finished or run_id != self.instance.info.run_id or self.signals_out.pop(ordinal, None) is None:
+            return  # a run that ended, or an answer to a re-sent signal already resolved
+        if msg.ok:
+            self._record(ev.ExternalSignalDelivered(ordinal))
+        elif isinstance(msg.value, WorkflowNotFound):
+            self._record(ev.ExternalSignalFailed(ordinal, Failure("WorkflowNotFound", str(msg.value))))
+        elif isinstance(msg.value, NotRunning):
+            self._record(ev.ExternalSignalFailed(ordinal, Failure("NotRunning", str(msg.value),
+                                                                  details=(encode_value(msg.value.status),))))
+        else:  # the target's store failed: no outcome; it is sent again when this run is rebuilt
+            log.warning("workflow %s: signal %d not delivered: %s", self.workflow_id, ordinal, msg.value)
 
     def _run_ended(self) -> None:
         """Whatever ended the run (its code, or a terminate): nothing of it may go on running."""
@@ -279,7 +320,7 @@ class WorkflowActor(SupervisedActivities, Actor):
 
     def _passivate(self, msg: Passivate, sender) -> None:
         """Idle means waiting only on what the engine delivers (signals, timers, children)."""
-        idle = not self.activities and not self.in_flight and not self.broken
+        idle = not self.activities and not self.in_flight and not self.signals_out and not self.broken
         if idle:
             self.instance.close()
         self.send(sender, RunIdle(idle))
@@ -303,5 +344,6 @@ _HANDLERS = {
     Passivate: WorkflowActor._passivate,
     ChildActorExited: WorkflowActor._child_exited,
     RunQuery: WorkflowActor._query,
+    ClientReply: WorkflowActor._signal_outcome,
     ActorExitRequest: WorkflowActor._exit,
 }

@@ -11,6 +11,7 @@ import pytest
 import aion_actors as aion
 from aion_actors import workflow
 from aion_actors.runtime import recorder as recorder_module
+from aion_actors.runtime import run_supervision
 from aion_actors.runtime import workflow_actor as workflow_actor_module
 from aion_actors.runtime.messages import RunQuery
 from tests.waiting import wait_for
@@ -63,7 +64,7 @@ def test_a_run_whose_actor_keeps_crashing_is_parked_with_the_reason_and_resumes(
         return original(self, msg, sender)
 
     monkeypatch.setitem(workflow_actor_module._HANDLERS, RunQuery, crash_for_victim)
-    for _ in range(recorder_module.RUN_RESTART_INTENSITY + 1):
+    for _ in range(run_supervision.RUN_RESTART_INTENSITY + 1):
         with pytest.raises((aion.QueryTimeout, aion.NotRunning)):
             victim.query("seen", timeout=0.5)
         if victim.describe().status is aion.WorkflowStatus.PAUSED:
