@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import hashlib
 import random as _random
 import uuid
@@ -39,6 +38,7 @@ from .errors import (ActivityError, AionError, Failure, NonDeterminismError, Not
                      WorkflowAlreadyExists, WorkflowCancelled, WorkflowFailed, WorkflowNotFound)
 from .ids import timer_id_for
 from .payload import Payload
+from .strict_replay import same_arguments
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +55,6 @@ class ContinueAsNewRequest(BaseException):
 
     def __init__(self, input: Payload) -> None:
         self.input = input
-
-
-def _strict_form(event: ev.Event) -> bytes:
-    """What strict replay compares: the event's bytes, less a failure's traceback.
-
-    A traceback names the file paths and line numbers of wherever the code
-    ran; the same failure replayed from another checkout, after an edit
-    above the raise or on another Python would otherwise be a divergence.
-    """
-    if isinstance(event, ev.WorkflowFailed):
-        event = dataclasses.replace(event, failure=dataclasses.replace(event.failure, traceback=""))
-    return ev.encode_event(event)
 
 
 def _describe_command_event(event: ev.Event) -> str:
@@ -170,7 +158,7 @@ class WorkflowInstance:
         if issued.key() != key:
             raise NonDeterminismError(self.info.workflow_id, event.seq, _describe_command_event(event.event),
                                       f"{type(issued).__name__}{issued.key()[1:]}")
-        if self.strict and _strict_form(issued.to_event()) != _strict_form(event.event):
+        if self.strict and not same_arguments(issued.to_event(), event.event):
             raise NonDeterminismError(self.info.workflow_id, event.seq, f"{event.event!r}",
                                       f"{issued.to_event()!r} (same command, other arguments)")
         self._issued.popleft()
