@@ -98,6 +98,12 @@ def _extras(store: str) -> dict[str, str]:
         child.cancel("cancelled by its operator")
         parent.result(timeout=30)
 
+        awaited = engine.start(w.waits_for_go, "job-7", id="signalled-and-awaited")
+        engine.start(w.tells_another_and_waits, "signalled-and-awaited", id="tells-another-and-waits").result(timeout=30)
+        awaited.result(timeout=30)
+        engine.start(w.signals_nobody, "nobody", id="signals-nobody").result(timeout=30)
+        engine.start(w.takes_a_held_id, "rejects", id="takes-a-held-id").result(timeout=30)
+
         engine.start(w.waits_for_go, "job-6", id="timed-out")
         # Left waiting for "go" when the engine closes; its end is appended below.
 

@@ -3,9 +3,9 @@
 The examples (examples/01..08) cover the everyday events; these cover the
 rest of the catalog in `aion_actors.events`: a failing run, a cancelled one
 with cleanup, a terminated one, continue-as-new, pause and resume, a
-cancelled activity, a signal to another workflow, and a child that fails
-and one that is cancelled. `record.py` drives them; `test_histories.py`
-replays what they recorded. Change them like any workflow with running
+cancelled activity, signals to other workflows (delivered, and to nobody),
+a child that fails, one that is cancelled, and one whose id is taken.
+`record.py` drives them; `test_histories.py` replays what they recorded. Change them like any workflow with running
 instances: a change that no longer replays their histories is the failure
 the test exists to catch.
 """
@@ -100,6 +100,33 @@ async def watches_children(job: str) -> dict:
     return outcomes
 
 
+@workflow.defn
+async def tells_another_and_waits(target: str) -> str:
+    """Signals another workflow and awaits the send: SignalSent, then ExternalSignalDelivered."""
+    await workflow.signal_external(target, "go", "from tells_another_and_waits")
+    return f"{target} got it"
+
+
+@workflow.defn
+async def signals_nobody(target: str) -> str:
+    """Signals a workflow that does not exist and awaits the send: SignalSent, then ExternalSignalFailed."""
+    try:
+        await workflow.signal_external(target, "go", "anyone there?")
+    except aion.WorkflowNotFound:
+        return f"{target} does not exist"
+    return f"told {target}"
+
+
+@workflow.defn
+async def takes_a_held_id(held: str) -> str:
+    """Starts a child under an id another workflow holds: ChildWorkflowStartFailed."""
+    try:
+        await workflow.execute_child(child_fails, id=held)
+    except aion.WorkflowAlreadyExists:
+        return f"{held} is taken"
+    return "started"
+
+
 WORKFLOWS = [rejects, cleans_up, waits_for_go, counts_up, gives_up_on_slow_work, tells_another, child_fails,
-             watches_children]
+             watches_children, tells_another_and_waits, signals_nobody, takes_a_held_id]
 ACTIVITIES = [note, wait_until_cancelled]
