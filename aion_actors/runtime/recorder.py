@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from thespian.actors import ActorExitRequest, ChildActorExited
 
 from stores.base import Append, TimerRow, WorkflowState
-from supervisors import KILLED, LinkedActor, RestartIntensity
+from supervisors import KILLED, LinkedActor
+from supervisors._decisions import RestartIntensity
 
 from .. import events as ev
 from .. import status as st

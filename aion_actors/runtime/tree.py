@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import time
 
-from supervisors import ChildSpec, Configure, RestartIntensity, Start, Supervisor, SupervisorSpec
+from supervisors import ChildSpec, Configure, Start, Supervisor, SupervisorSpec
+from supervisors._decisions import RestartIntensity
 
 from .recorder import Recorder
 

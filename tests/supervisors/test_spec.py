@@ -6,7 +6,8 @@ import pickle
 
 import pytest
 
-from supervisors import ChildSpec, Configure, SpecError, Start, Supervisor, SupervisorSpec, validate
+from supervisors import ChildSpec, Configure, SpecError, Start, Supervisor, SupervisorSpec
+from supervisors.spec import _validate as validate
 
 from .actors import Cfg, Worker
 
@@ -34,9 +35,9 @@ def test_defaults_are_valid_and_picklable():
     (SupervisorSpec(children=[child()]), "children", "tuple"),
     (SupervisorSpec(children=("w",)), "children[0]", "ChildSpec"),
     (SupervisorSpec(children=(child(restart="sometimes"),)), "children[0].restart", "transient"),
-    (SupervisorSpec(children=(child(), child("x", shutdown=0))), "children[1].shutdown", "brutal_kill"),
+    (SupervisorSpec(children=(child(), child("x", shutdown=-1))), "children[1].shutdown", "brutal_kill"),
     (SupervisorSpec(children=(child(shutdown="never"),)), "children[0].shutdown", "infinity"),
-    (SupervisorSpec(children=(child(shutdown=True),)), "children[0].shutdown", "positive"),
+    (SupervisorSpec(children=(child(shutdown=True),)), "children[0].shutdown", ">= 0"),
     (SupervisorSpec(children=(child(type="manager"),)), "children[0].type", "supervisor"),
     (SupervisorSpec(children=(ChildSpec("w", (Worker, None)),)), "children[0].start", "Start"),
     (SupervisorSpec(children=(ChildSpec("w", Start("Worker")),)), "children[0].start.actor_class", "class"),
