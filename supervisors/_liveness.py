@@ -32,12 +32,14 @@ class PidWatch:
             fd = None
         self._watched.append((address, pid, fd))
 
-    def discard(self, address: Any) -> None:
+    def discard(self, address: Any) -> bool:
+        """Stop watching `address`; whether it was watched."""
         for i, (watched, _, fd) in enumerate(self._watched):
             if watched == address:
                 del self._watched[i]
                 _close(fd)
-                return
+                return True
+        return False
 
     def dead(self) -> list:
         """The addresses whose process has ended (each reported once)."""

@@ -140,7 +140,8 @@ class LinkedActor(Actor):
         self._ready_sent = False
         self._pids = PidWatch()
         self._sweeping = False  # a _LivenessSweep wakeup is armed
-        self._reported = deque(maxlen=256)  # deaths we told of before Thespian did
+        self._announced: list = []  # dead children whose ChildActorExited we sent ourselves
+        self._recent = deque(maxlen=256)  # watched children whose death was delivered
 
     # -- the callbacks ------------------------------------------------------------------
 
@@ -223,10 +224,12 @@ class LinkedActor(Actor):
     # -- dispatch -----------------------------------------------------------------------
 
     def receiveMessage(self, msg: Any, sender: Any) -> None:
-        if isinstance(msg, ChildActorExited):
-            if self._drop(self._reported, msg.childAddress):
-                return  # we told of this death already
-            self._pids.discard(msg.childAddress)
+        if isinstance(msg, ChildActorExited) and (self._recent or self._announced or len(self._pids)):
+            child = msg.childAddress
+            if self._has(self._recent, child):
+                return  # the second notice of one death (ours, then Thespian's, or back)
+            if self._pids.discard(child) | self._drop(self._announced, child):
+                self._recent.append(child)
         elif isinstance(msg, WakeupMessage) and isinstance(msg.payload, _LivenessSweep):
             self._sweep()
             return
@@ -235,8 +238,10 @@ class LinkedActor(Actor):
     def _sweep(self) -> None:
         self._sweeping = False
         for child in self._pids.dead():
-            self._reported.append(child)
-            self._dispatch(ChildActorExited(child), self.myAddress)
+            # Through Thespian, not straight to _dispatch: it must forget the
+            # child too, or this actor's own exit would wait for it forever.
+            self._announced.append(child)
+            self.send(self.myAddress, ChildActorExited(child))
         if len(self._pids) and not self._sweeping:
             self._sweeping = True
             self.wakeupAfter(self.liveness_check, _LivenessSweep())

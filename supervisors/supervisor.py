@@ -38,8 +38,9 @@ Lifecycle:
    rest_for_one restart every non-temporary child in scope, the stopped
    ones included (OTP's ``tree`` case). A restart that fails (the child
    cannot start) leaves the child "restarting" (`ChildStatus.restarting`)
-   and is retried through the mailbox, so requests are served in between;
-   each retry counts against the intensity (OTP's ``try_again_restart``).
+   and is retried `retry_delay` seconds later, requests being served in
+   between; each retry counts against the intensity (OTP's
+   ``try_again_restart``).
 
    Thespian's `ChildActorExited` is not the only death notice: on the
    multiprocess bases it is lost when several children die at once, and
@@ -96,6 +97,11 @@ Deliberate differences from OTP's ``supervisor``:
   unlinked start could not be undone anyway.
 - Reaching the restart intensity exits with the abnormal reason
   "reached_max_restart_intensity", not "shutdown" (see 4 above).
+- A failed restart is retried after `retry_delay` seconds, where OTP casts
+  the retry to itself at once: on the in-process runtime every actor runs
+  in one thread, which an immediate retry loop would hold until the
+  intensity ran out, and a ``tell`` there only returns once no message is
+  pending.
 """
 
 from __future__ import annotations
@@ -124,7 +130,7 @@ MAX_INTENSITY = "reached_max_restart_intensity"
 
 @dataclass(frozen=True, slots=True)
 class _TryAgain:
-    """To itself: retry the restart of `child_id` that failed (OTP's try_again_restart)."""
+    """Wakeup payload: retry the restart of `child_id` that failed (OTP's try_again_restart)."""
 
     child_id: Any
     generation: int
@@ -153,10 +159,12 @@ class Supervisor(JobsMixin, RequestsMixin, LinkedActor):
             `ChildReady` before starting the next child anyway.
         force_grace: seconds to wait for a forced child to exit before giving
             it up for dead.
+        retry_delay: seconds between a failed restart and the next try.
     """
 
     start_timeout = 10.0
     force_grace = 5.0
+    retry_delay = 0.1
     _ready_after_children = True
     _PROTOCOL = {**LinkedActor._PROTOCOL, Exit: "_on_child_exit_reason", ChildReady: "_on_child_ready"}
 
@@ -183,9 +191,9 @@ class Supervisor(JobsMixin, RequestsMixin, LinkedActor):
         elif isinstance(msg, WakeupMessage):
             if isinstance(msg.payload, _Deadline):
                 self._on_deadline(msg.payload)
-        elif isinstance(msg, _TryAgain):
-            if self._s is not None:
-                self._s.queue.append(("retry", msg.child_id, msg.generation, msg.reason))
+            elif isinstance(msg.payload, _TryAgain) and self._s is not None:
+                again = msg.payload
+                self._s.queue.append(("retry", again.child_id, again.generation, again.reason))
                 self._pump()
         elif isinstance(msg, REQUESTS):
             if self._s is None:
@@ -350,7 +358,7 @@ class Supervisor(JobsMixin, RequestsMixin, LinkedActor):
             child = self._by_id(child_id)
             if child is not None and child.spec.restart == "temporary" and child_id not in restarted:
                 s.children.remove(child)
-        for child, reason in failed:  # "restarting": retried after the mail waiting now
+        for child, reason in failed:  # "restarting": retried later, requests served meanwhile
             log.error("child %r failed to restart (%r); trying again", child.spec.id, reason)
             child.restarting = True
-            self.send(self.myAddress, _TryAgain(child.spec.id, child.generation, reason))
+            self.wakeupAfter(self.retry_delay, _TryAgain(child.spec.id, child.generation, reason))

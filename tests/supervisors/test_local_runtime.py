@@ -143,6 +143,29 @@ def test_shutdown_leaves_no_process(local, log):
         [["start", i] for i in "abc"] + [["stop", i] for i in "cba"]
 
 
+def test_simultaneous_kills_are_all_noticed(local, log):
+    """Three children SIGKILLed at the same moment, six rounds: all three restarted each time.
+
+    Thespian drops some of the ChildActorExited notices when children die
+    together; the supervisor's own liveness watch must find the rest.
+    """
+    system = local.system
+    baseline = local.pids()
+    sup = start_supervisor(system, SupervisorSpec(intensity=100, period=60,
+                                                  children=tuple(worker(i, log) for i in "abc")))
+    for _ in range(6):
+        before = pids(system, sup)
+        for pid in before.values():
+            os.kill(pid, signal.SIGKILL)
+        after = wait_for(lambda: all_ready(system, sup, before, set("abc")), timeout=15)
+        assert after, (before, pids(system, sup))
+        assert not any(running(p) for p in before.values())
+    assert {c.restarts for c in children(system, sup).values()} == {6}
+    assert len(local.pids() - baseline) == 4  # the supervisor and its three workers, no more
+    system.tell(sup, Shutdown())
+    assert wait_for(lambda: local.pids() == baseline, timeout=15)
+
+
 @pytest.mark.slow
 def test_kill_storm_within_the_intensity(local, log):
     """20 kills of random children of a one_for_all tree: always fully restarted, nothing leaks."""
