@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import select
+from collections import deque
 from typing import Any, Optional
 
 
@@ -63,6 +64,51 @@ class PidWatch:
         for _, _, fd in self._watched:
             _close(fd)
         self._watched = []
+
+
+class DeathWatch:
+    """A `LinkedActor`'s bookkeeping for `watch_process`: which children to check,
+    and which deaths were already delivered (so each is delivered once)."""
+
+    def __init__(self) -> None:
+        self.pids = PidWatch()
+        self.sweeping = False  # a sweep wakeup is armed
+        self._announced: list = []  # dead children whose notice the actor sent itself
+        self._delivered: deque = deque(maxlen=256)  # watched children whose death was delivered
+
+    def add(self, address: Any, pid: int) -> bool:
+        """Watch `address`; True when the caller must arm a sweep."""
+        self.pids.add(address, pid)
+        return self._arm()
+
+    def sweep(self) -> tuple[list, bool]:
+        """The children found dead (to announce), and whether to arm the next sweep."""
+        self.sweeping = False
+        dead = self.pids.dead()
+        self._announced.extend(dead)
+        return dead, self._arm()
+
+    def first_notice(self, address: Any) -> bool:
+        """A `ChildActorExited(address)` arrived: False if that death was delivered already."""
+        if any(a == address for a in self._delivered):
+            return False
+        if self.pids.discard(address) | _drop(self._announced, address):
+            self._delivered.append(address)
+        return True
+
+    def _arm(self) -> bool:
+        if self.sweeping or not len(self.pids):
+            return False
+        self.sweeping = True
+        return True
+
+
+def _drop(addresses: list, address: Any) -> bool:
+    for i, a in enumerate(addresses):
+        if a == address:
+            del addresses[i]
+            return True
+    return False
 
 
 def _runs(pid: int) -> bool:

@@ -56,14 +56,13 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from thespian.actors import Actor, ActorExitRequest, ChildActorExited, WakeupMessage
 
 from ._decisions import IGNORE, KILLED, NORMAL, SHUTDOWN
-from ._liveness import PidWatch
+from ._liveness import DeathWatch
 from ._protocol import ChildReady, Exit, Supervised
 from .messages import Demonitor, Down, ExitSignal, Link, Monitor, Shutdown, Unlink
 
@@ -138,10 +137,7 @@ class LinkedActor(Actor):
         self._refs = itertools.count(1)
         self._initializing = False  # handling the init message: ignore() is allowed
         self._ready_sent = False
-        self._pids = PidWatch()
-        self._sweeping = False  # a _LivenessSweep wakeup is armed
-        self._announced: list = []  # dead children whose ChildActorExited we sent ourselves
-        self._recent = deque(maxlen=256)  # watched children whose death was delivered
+        self._deaths: DeathWatch | None = None  # made by watch_process: most actors never need one
 
     # -- the callbacks ------------------------------------------------------------------
 
@@ -192,9 +188,9 @@ class LinkedActor(Actor):
         of `child` hear reason "killed") at most `liveness_check` seconds
         after the process ended. Only for actors in other processes.
         """
-        self._pids.add(child, pid)
-        if not self._sweeping:
-            self._sweeping = True
+        if self._deaths is None:
+            self._deaths = DeathWatch()
+        if self._deaths.add(child, pid):
             self.wakeupAfter(self.liveness_check, _LivenessSweep())
 
     def link(self, other: Any) -> None:
@@ -224,26 +220,21 @@ class LinkedActor(Actor):
     # -- dispatch -----------------------------------------------------------------------
 
     def receiveMessage(self, msg: Any, sender: Any) -> None:
-        if isinstance(msg, ChildActorExited) and (self._recent or self._announced or len(self._pids)):
-            child = msg.childAddress
-            if self._has(self._recent, child):
+        if self._deaths is not None:
+            if isinstance(msg, ChildActorExited) and not self._deaths.first_notice(msg.childAddress):
                 return  # the second notice of one death (ours, then Thespian's, or back)
-            if self._pids.discard(child) | self._drop(self._announced, child):
-                self._recent.append(child)
-        elif isinstance(msg, WakeupMessage) and isinstance(msg.payload, _LivenessSweep):
-            self._sweep()
-            return
+            if isinstance(msg, WakeupMessage) and isinstance(msg.payload, _LivenessSweep):
+                self._sweep()
+                return
         self._dispatch(msg, sender)
 
     def _sweep(self) -> None:
-        self._sweeping = False
-        for child in self._pids.dead():
+        dead, again = self._deaths.sweep()
+        for child in dead:
             # Through Thespian, not straight to _dispatch: it must forget the
             # child too, or this actor's own exit would wait for it forever.
-            self._announced.append(child)
             self.send(self.myAddress, ChildActorExited(child))
-        if len(self._pids) and not self._sweeping:
-            self._sweeping = True
+        if again:
             self.wakeupAfter(self.liveness_check, _LivenessSweep())
 
     def _dispatch(self, msg: Any, sender: Any) -> None:

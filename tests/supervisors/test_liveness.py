@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 
-from supervisors._liveness import PidWatch
+from supervisors._liveness import DeathWatch, PidWatch
 
 from .conftest import wait_for
 
@@ -60,3 +60,22 @@ def test_discard_stops_watching():
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_each_death_is_delivered_once_whoever_tells_first():
+    """DeathWatch: the sweep's own notice and Thespian's late one make one delivery."""
+    procs = [sleeper() for _ in range(2)]
+    deaths = DeathWatch()
+    try:
+        assert deaths.add("a", procs[0].pid) is True  # first child: arm a sweep
+        assert deaths.add("b", procs[1].pid) is False  # already armed
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        dead, again = deaths.sweep()
+        assert sorted(dead) == ["a", "b"] and again is False  # nothing left to watch
+        assert deaths.first_notice("a") and not deaths.first_notice("a")  # ours, then Thespian's
+        assert deaths.first_notice("b") and not deaths.first_notice("b")
+        assert deaths.first_notice("never-watched") and deaths.first_notice("never-watched")
+    finally:
+        deaths.pids.close()
