@@ -116,7 +116,8 @@ from typing import Any, Optional
 from thespian.actors import ActorExitRequest, ChildActorExited, WakeupMessage
 
 from . import messages as m
-from ._decisions import IGNORE, KILLED, SHUTDOWN, RestartIntensity, should_auto_shutdown, should_restart, to_restart
+from ._decisions import (IGNORE, KILLED, SHUTDOWN, RestartIntensity, should_auto_shutdown, should_restart,
+                         to_restart)
 from ._jobs import JobsMixin, _Deadline, _Job
 from ._protocol import ChildReady, Exit
 from ._requests import REQUESTS, Child, ChildTable, RequestsMixin
