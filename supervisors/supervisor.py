@@ -257,7 +257,9 @@ class Supervisor(JobsMixin, RequestsMixin, LinkedActor):
             return
         child.pid = msg.pid
         if msg.pid is not None and msg.pid != os.getpid():
-            self.watch_process(child.address, msg.pid)
+            # `sender`, not `child.address`: the address createActor returned may be a
+            # local stand-in, which the death notice we would send ourselves cannot carry.
+            self.watch_process(sender, msg.pid)
         job = self._s.job
         if job is not None and job.current is child and job.waiting == "start":
             job.current = None
