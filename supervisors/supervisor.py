@@ -92,11 +92,15 @@ Deliberate differences from OTP's ``supervisor``:
 - Children are addressed by id everywhere, simple_one_for_one instances
   included (``(template_id, n)``), since Thespian addresses are not stable
   keys across processes; OTP takes their pid.
-- A child start that never answers (no `ChildReady` within
-  `start_timeout`) is not a failure: the next child is started, as an
-  unlinked start could not be undone anyway.
+- A worker that does not answer its start (no `ChildReady` within
+  `start_timeout`) is not a failure: the next child is started and the
+  slow one supervised as usual, where OTP's start would wait for ever; a
+  stuck init message must not stall a whole tree.
 - Reaching the restart intensity exits with the abnormal reason
   "reached_max_restart_intensity", not "shutdown" (see 4 above).
+- `init` has no ``ignore`` answer (OTP's sup_start_ignore_init): a
+  supervisor with nothing to do is given a spec with no children, since
+  its actor exists already once anyone can send it an init message.
 - A failed restart is retried after `retry_delay` seconds, where OTP casts
   the retry to itself at once: on the in-process runtime every actor runs
   in one thread, which an immediate retry loop would hold until the
