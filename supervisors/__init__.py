@@ -34,34 +34,45 @@ handlers started on demand (simple_one_for_one)::
     handler = system.ask(pool_sup, StartChild(message=None), 5).address
     system.tell(handler, "boom")             # transient + abnormal: restarted
 
-The pieces: `spec` (plain data and its validator), `decisions` (restart
-rules as pure functions), `messages` (the protocol), `links` (`LinkedActor`:
-exit reasons, links, monitors), `supervisor` (`Supervisor`).
+The pieces: `spec` (plain data; `check_childspecs` validates a list of
+child specs), `messages` (the requests, replies, links and monitors),
+`links` (`LinkedActor`: exit reasons, links, monitors), `supervisor`
+(`Supervisor`). Modules and names with a leading underscore are private:
+restart rules as pure functions (`_decisions`), the supervisor's child
+table and jobs, the supervisor ↔ child protocol.
 
 The exit-reason protocol: a child that ends on purpose calls
-``self.exit("normal")`` or ``self.exit("shutdown")`` (`LinkedActor` sends
-`Exit(reason)` to its supervisor and waits to be stopped); an exception in
-``receive`` is an abnormal exit; a process that dies without telling is
-reason "killed" (abnormal).
+``self.exit("normal")`` or ``self.exit("shutdown")`` (`LinkedActor` tells
+its supervisor why and waits to be stopped); an exception in ``receive`` is
+an abnormal exit; a process that dies without telling is reason "killed"
+(abnormal); ``self.ignore()`` during the init message declines to start.
 """
 
-from .decisions import (KILLED, NORMAL, SHUTDOWN, RestartIntensity, is_normal,
-                        should_auto_shutdown, should_restart, to_restart)
+from ._decisions import KILLED, NORMAL, SHUTDOWN, RestartIntensity
 from .links import LinkedActor
-from .messages import (ERRORS, ChildCount, ChildReady, ChildStatus, Children, Configure, Configured,
-                       CountChildren, DeleteChild, Deleted, Demonitor, Down, Exit, ExitSignal, Link,
-                       Monitor, RestartChild, Shutdown, StartChild, Started, Supervised,
-                       SupervisorError, TerminateChild, Terminated, Unlink, WhichChildren)
-from .spec import ChildSpec, SpecError, Start, SupervisorSpec, validate, validate_child
+from .messages import (ERRORS, ChildCount, ChildStatus, Children, Configure, Configured, CountChildren,
+                       DeleteChild, Deleted, Demonitor, Down, ExitSignal, GetChildSpec, Link, Monitor,
+                       RestartChild, Shutdown, StartChild, Started, SupervisorError, TerminateChild,
+                       Terminated, Unlink, WhichChild, WhichChildren)
+from .spec import (AUTO_SHUTDOWN, CHILD_TYPES, RESTART_TYPES, STRATEGIES, ChildSpec, SpecError, Start,
+                   SupervisorSpec, check_childspecs)
 from .supervisor import MAX_INTENSITY, Supervisor
 
 __all__ = [
-    "KILLED", "NORMAL", "SHUTDOWN", "MAX_INTENSITY", "ERRORS",
-    "RestartIntensity", "is_normal", "should_auto_shutdown", "should_restart", "to_restart",
-    "LinkedActor", "Supervisor",
-    "ChildSpec", "SpecError", "Start", "SupervisorSpec", "validate", "validate_child",
-    "ChildCount", "ChildReady", "ChildStatus", "Children", "Configure", "Configured",
-    "CountChildren", "DeleteChild", "Deleted", "Demonitor", "Down", "Exit", "ExitSignal", "Link",
-    "Monitor", "RestartChild", "Shutdown", "StartChild", "Started", "Supervised",
-    "SupervisorError", "TerminateChild", "Terminated", "Unlink", "WhichChildren",
+    # the behaviours
+    "Supervisor", "LinkedActor",
+    # specs and their vocabulary
+    "ChildSpec", "Start", "SupervisorSpec", "SpecError", "check_childspecs",
+    "STRATEGIES", "RESTART_TYPES", "AUTO_SHUTDOWN", "CHILD_TYPES",
+    # exit reasons
+    "NORMAL", "SHUTDOWN", "KILLED", "MAX_INTENSITY",
+    # requests to a supervisor, and its replies
+    "Configure", "StartChild", "TerminateChild", "RestartChild", "DeleteChild", "WhichChildren",
+    "WhichChild", "GetChildSpec", "CountChildren", "Shutdown",
+    "Configured", "Started", "Terminated", "Deleted", "Children", "ChildStatus", "ChildCount",
+    "SupervisorError", "ERRORS",
+    # links and monitors
+    "Link", "Unlink", "ExitSignal", "Monitor", "Demonitor", "Down",
+    # OTP's restart intensity as a value, for an actor that restarts its own children by hand
+    "RestartIntensity",
 ]

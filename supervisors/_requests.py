@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from . import messages as m
-from .spec import ChildSpec, SpecError, Start, validate_child
+from .spec import ChildSpec, SpecError, Start, _validate_child
 
 REQUESTS = (m.StartChild, m.TerminateChild, m.RestartChild, m.DeleteChild, m.WhichChildren,
-            m.CountChildren)
+            m.WhichChild, m.GetChildSpec, m.CountChildren)
 
 
 @dataclass(eq=False)  # identity: a child is itself, whatever its fields
@@ -29,6 +29,11 @@ class Child:
     generation: int = 0  # bumped at each start; tells stale exit events apart
     reason: Any = None  # from the child's Exit, until its ChildActorExited
     stopping: bool = False  # the supervisor is stopping it: not a failure
+    restarting: bool = False  # its restart failed; a retry is on its way
+
+    def status(self) -> m.ChildStatus:
+        return m.ChildStatus(self.spec.id, self.address, self.spec.type, self.pid, self.restarts,
+                             self.restarting)
 
 
 class ChildTable:
@@ -94,37 +99,39 @@ class RequestsMixin:
     def _request(self, msg: Any, sender: Any) -> None:
         s = self._s
         simple = s.spec.strategy == "simple_one_for_one"
+        template = s.spec.children[0] if simple else None
         if isinstance(msg, m.WhichChildren):
-            self._reply(sender, m.Children(tuple(
-                m.ChildStatus(c.spec.id, c.address, c.spec.type, c.pid, c.restarts)
-                for c in s.children)))
+            self._reply(sender, m.Children(tuple(c.status() for c in s.children)))
         elif isinstance(msg, m.CountChildren):
-            sups = sum(c.spec.type == "supervisor" for c in s.children)
-            self._reply(sender, m.ChildCount(len(s.children),
-                                             sum(c.address is not None for c in s.children),
-                                             sups, len(s.children) - sups))
+            self._reply(sender, _count(s.children, template))
         elif isinstance(msg, m.StartChild):
             self._start_new(msg, sender, simple)
+        elif isinstance(msg, m.GetChildSpec) and simple and msg.id == template.id:
+            self._reply(sender, template)
         elif isinstance(msg, (m.RestartChild, m.DeleteChild)) and simple:
             self._reply(sender, m.SupervisorError(
                 m.SIMPLE_ONE_FOR_ONE, f"{type(msg).__name__} is not for simple_one_for_one"))
+        elif isinstance(msg, m.TerminateChild) and simple and self._by_id(msg.id) is None:
+            self._reply(sender, _terminate_absent_instance(msg.id, template.id, s.instances))
         elif self._by_id(msg.id) is None:
             self._reply(sender, m.SupervisorError(m.NOT_FOUND, repr(msg.id)))
+        elif isinstance(msg, m.WhichChild):
+            self._reply(sender, self._by_id(msg.id).status())
+        elif isinstance(msg, m.GetChildSpec):
+            self._reply(sender, self._by_id(msg.id).spec)
         elif isinstance(msg, m.TerminateChild):
+            self._by_id(msg.id).restarting = False  # its pending retry is now stale
             self._run([("stop", msg.id)], lambda failed: self._terminated(msg.id, sender, simple))
+        elif self._by_id(msg.id).address is not None:  # restart or delete a running child
+            self._reply(sender, m.SupervisorError(m.RUNNING, repr(msg.id)))
+        elif self._by_id(msg.id).restarting:
+            self._reply(sender, m.SupervisorError(m.RESTARTING, repr(msg.id)))
         elif isinstance(msg, m.RestartChild):
-            if self._by_id(msg.id).address is not None:
-                self._reply(sender, m.SupervisorError(m.ALREADY_STARTED, repr(msg.id)))
-            else:
-                self._run([("start", msg.id, False)],
-                          lambda failed: self._started(msg.id, sender, failed, forget=False))
-        elif isinstance(msg, m.DeleteChild):
-            child = self._by_id(msg.id)
-            if child.address is not None:
-                self._reply(sender, m.SupervisorError(m.RUNNING, repr(msg.id)))
-            else:
-                s.children.remove(child)
-                self._reply(sender, m.Deleted(msg.id))
+            self._run([("start", msg.id, False)],
+                      lambda failed: self._started(msg.id, sender, failed, forget=False))
+        else:
+            s.children.remove(self._by_id(msg.id))
+            self._reply(sender, m.Deleted(msg.id))
 
     def _start_new(self, msg: m.StartChild, sender: Any, simple: bool) -> None:
         s = self._s
@@ -140,7 +147,7 @@ class RequestsMixin:
                            start=Start(template.start.actor_class, message))
         else:
             try:
-                spec = validate_child(msg.spec, "spec", s.spec.auto_shutdown)
+                spec = _validate_child(msg.spec, "spec", s.spec.auto_shutdown)
             except SpecError as exc:
                 self._reply(sender, m.SupervisorError(m.INVALID_SPEC, str(exc)))
                 return
@@ -159,8 +166,11 @@ class RequestsMixin:
             if forget:  # a child that never started leaves no trace (as in OTP)
                 self._s.children.remove(child)
             self._reply(sender, m.SupervisorError(m.START_FAILED, repr(failed[0][1])))
-        else:
-            self._reply(sender, m.Started(child_id, child.address))
+            return
+        if child.address is None and (child.spec.restart == "temporary"
+                                      or self._s.spec.strategy == "simple_one_for_one"):
+            self._s.children.remove(child)  # it chose not to start: as in OTP, not kept
+        self._reply(sender, m.Started(child_id, child.address))
 
     def _terminated(self, child_id: Any, sender: Any, simple: bool) -> None:
         child = self._by_id(child_id)
@@ -175,3 +185,26 @@ class RequestsMixin:
 
     def _by_id(self, child_id: Any) -> Optional[Child]:
         return self._s.children.by_id(child_id)
+
+
+def _count(children: ChildTable, template: Optional[ChildSpec]) -> m.ChildCount:
+    """`ChildCount` as OTP counts: under simple_one_for_one (`template` given)
+    one spec, and the instances by the template's type."""
+    active = sum(c.address is not None for c in children)
+    if template is not None:
+        n = len(children)
+        return m.ChildCount(1, active, n if template.type == "supervisor" else 0,
+                            n if template.type == "worker" else 0)
+    sups = sum(c.spec.type == "supervisor" for c in children)
+    return m.ChildCount(len(children), active, sups, len(children) - sups)
+
+
+def _terminate_absent_instance(child_id: Any, template_id: Any, instances: int) -> Any:
+    """The reply to `TerminateChild` of a simple_one_for_one id that is not held."""
+    if child_id == template_id:  # OTP: only pids there, never the spec's id
+        return m.SupervisorError(m.SIMPLE_ONE_FOR_ONE,
+                                 "TerminateChild takes an instance id (template_id, n) here")
+    if (isinstance(child_id, tuple) and len(child_id) == 2 and child_id[0] == template_id
+            and isinstance(child_id[1], int) and 0 < child_id[1] <= instances):
+        return m.Terminated(child_id)  # it ended already: what was asked is done (as in OTP)
+    return m.SupervisorError(m.NOT_FOUND, repr(child_id))

@@ -23,7 +23,15 @@ parent):
   to `receive`.
 - A linked or monitored *child* (an actor this one created) that dies
   without telling (SIGKILL, a process crash) is reported as reason "killed",
-  synthesized from `ChildActorExited`.
+  synthesized from `ChildActorExited`. Thespian may not send that notice
+  (several children SIGKILLed at once on multiprocTCPBase; any death on
+  multiprocQueueBase): ``self.watch_process(child, pid)`` makes the actor
+  check every `liveness_check` seconds that the child's process still runs,
+  and deliver a `ChildActorExited` of its own when it does not (once: the
+  late Thespian notice, if any, is dropped).
+- ``self.ignore()``, while handling the init message of a supervised actor,
+  declines to start (OTP's ``ignore`` from a start function): the
+  supervisor carries on without it and does not restart it.
 - A raw Thespian `ActorExitRequest` (from the system shutting down, a parent
   ending, or a supervisor forcing a stop) ends the actor with reason
   "shutdown": `terminate` runs and links and monitors are told; the
@@ -53,9 +61,10 @@ from typing import Any
 
 from thespian.actors import Actor, ActorExitRequest, ChildActorExited, WakeupMessage
 
-from .decisions import KILLED, NORMAL, SHUTDOWN
-from .messages import (ChildReady, Demonitor, Down, Exit, ExitSignal, Link, Monitor, Shutdown,
-                       Supervised, Unlink)
+from ._decisions import IGNORE, KILLED, NORMAL, SHUTDOWN
+from ._liveness import DeathWatch
+from ._protocol import ChildReady, Exit, Supervised
+from .messages import Demonitor, Down, ExitSignal, Link, Monitor, Shutdown, Unlink
 
 log = logging.getLogger("supervisors")
 
@@ -68,6 +77,11 @@ class _StopSelf:
 @dataclass(frozen=True, slots=True)
 class _OrphanCheck:
     """Wakeup payload: time to check that the supervisor's process still lives."""
+
+
+@dataclass(frozen=True, slots=True)
+class _LivenessSweep:
+    """Wakeup payload: time to check that the watched child processes still live."""
 
 
 class LinkedActor(Actor):
@@ -88,6 +102,8 @@ class LinkedActor(Actor):
             still is this process's parent; if not (it was SIGKILLed, and
             Thespian tells its children nothing), end with reason
             "orphaned". None turns the check off.
+        liveness_check: seconds between two checks of the processes given
+            to `watch_process`.
 
     Attributes:
         supervisor: the supervisor's address, once `Supervised` arrived.
@@ -99,6 +115,8 @@ class LinkedActor(Actor):
     crash_on_exception = True
     exit_grace = 2.0
     orphan_check = 1.0
+    liveness_check = 0.25
+    _ready_after_children = False  # a Supervisor answers ChildReady itself, later
 
     # message type -> handler name; subclasses extend it (see Supervisor)
     _PROTOCOL = {
@@ -117,6 +135,9 @@ class LinkedActor(Actor):
         self._watchers: list = []  # (ref, watcher address): who monitors us
         self._monitoring: dict = {}  # ref -> address: whom we monitor
         self._refs = itertools.count(1)
+        self._initializing = False  # handling the init message: ignore() is allowed
+        self._ready_sent = False
+        self._deaths: DeathWatch | None = None  # made by watch_process: most actors never need one
 
     # -- the callbacks ------------------------------------------------------------------
 
@@ -140,6 +161,37 @@ class LinkedActor(Actor):
                 self.wakeupAfter(self.exit_grace, _StopSelf())
         else:
             self.send(self.myAddress, ActorExitRequest())
+
+    def ignore(self) -> None:
+        """Decline to start; only while handling the init message (OTP's ``ignore``).
+
+        The supervisor goes on with its other children and never restarts
+        this one: it keeps its spec, stopped (`RestartChild` may start it
+        later), unless it is temporary or a simple_one_for_one instance,
+        which are forgotten. `StartChild` / `RestartChild` answer
+        ``Started(id, None)``.
+
+        Raises:
+            RuntimeError: called after the init message was handled; end a
+                started actor with ``exit("normal")`` instead.
+        """
+        if not self._initializing:
+            raise RuntimeError("ignore() is only for the init message; "
+                               "call exit('normal') to end a started actor")
+        self.exit(IGNORE)
+
+    def watch_process(self, child: Any, pid: int) -> None:
+        """Report the death of child actor `child`, running as process `pid`,
+        even if Thespian does not (see the module docstring).
+
+        A `ChildActorExited(child)` reaches `receive` (and links and monitors
+        of `child` hear reason "killed") at most `liveness_check` seconds
+        after the process ended. Only for actors in other processes.
+        """
+        if self._deaths is None:
+            self._deaths = DeathWatch()
+        if self._deaths.add(child, pid):
+            self.wakeupAfter(self.liveness_check, _LivenessSweep())
 
     def link(self, other: Any) -> None:
         """Link this actor and `other` both ways."""
@@ -168,6 +220,24 @@ class LinkedActor(Actor):
     # -- dispatch -----------------------------------------------------------------------
 
     def receiveMessage(self, msg: Any, sender: Any) -> None:
+        if self._deaths is not None:
+            if isinstance(msg, ChildActorExited) and not self._deaths.first_notice(msg.childAddress):
+                return  # the second notice of one death (ours, then Thespian's, or back)
+            if isinstance(msg, WakeupMessage) and isinstance(msg.payload, _LivenessSweep):
+                self._sweep()
+                return
+        self._dispatch(msg, sender)
+
+    def _sweep(self) -> None:
+        dead, again = self._deaths.sweep()
+        for child in dead:
+            # Through Thespian, not straight to _dispatch: it must forget the
+            # child too, or this actor's own exit would wait for it forever.
+            self.send(self.myAddress, ChildActorExited(child))
+        if again:
+            self.wakeupAfter(self.liveness_check, _LivenessSweep())
+
+    def _dispatch(self, msg: Any, sender: Any) -> None:
         handler = self._PROTOCOL.get(type(msg))
         if handler is not None:
             getattr(self, handler)(msg, sender)
@@ -216,9 +286,22 @@ class LinkedActor(Actor):
         if msg.pid is not None and msg.pid == os.getppid() and self.orphan_check:
             self.wakeupAfter(self.orphan_check, _OrphanCheck())  # it forked us: watch it
         if msg.init is not None:
-            self._deliver(msg.init, sender)
-        if self.exit_reason is None:  # else init failed: Exit(reason) went instead
-            self.send(msg.supervisor, ChildReady(os.getpid()))
+            self._initializing = True
+            try:
+                self._deliver(msg.init, sender)
+            finally:
+                self._initializing = False
+        if self.exit_reason is None and self._ready_now():  # else Exit(reason) went instead
+            self._send_ready()
+
+    def _ready_now(self) -> bool:
+        """Whether `ChildReady` goes as soon as the init message is handled."""
+        return True
+
+    def _send_ready(self) -> None:
+        if self.supervisor is not None and not self._ready_sent:
+            self._ready_sent = True
+            self.send(self.supervisor, ChildReady(os.getpid()))
 
     def _check_orphan(self) -> None:
         if self.exit_reason is not None:

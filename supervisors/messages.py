@@ -12,19 +12,15 @@ request                reply
 `RestartChild(id)`     `Started(id, address)` or `SupervisorError`
 `DeleteChild(id)`      `Deleted(id)` or `SupervisorError`
 `WhichChildren()`      `Children(tuple of ChildStatus)`
+`WhichChild(id)`       `ChildStatus` or `SupervisorError`
+`GetChildSpec(id)`     the `ChildSpec` or `SupervisorError`
 `CountChildren()`      `ChildCount(specs, active, supervisors, workers)`
 `Shutdown()`           (the supervisor stops its children, then exits)
 =====================  ==================================================
 
-The supervision protocol between a supervisor and each child (the
-`supervisors.links.LinkedActor` base class does the child's part):
-
-- supervisor → child, first message: `Supervised(supervisor, child_id,
-  init)`; the child handles `init` (its init message) and answers
-  `ChildReady(pid)`, or exits if `init` failed.
-- supervisor → child: `Shutdown()` — stop now, cleanly.
-- child → supervisor: `Exit(reason)` — "I am ending, with this reason";
-  the child then waits for the supervisor to stop it.
+`Shutdown()` asks a supervisor, or any `LinkedActor`, to stop cleanly. The
+rest of the protocol between a supervisor and its children is private
+(`supervisors._protocol`); `supervisors.links.LinkedActor` does the child's part.
 
 Links and monitors: `Link`, `Unlink`, `ExitSignal(sender, reason)`,
 `Monitor(ref, watcher)`, `Demonitor(ref)`, `Down(ref, actor, reason)`.
@@ -41,14 +37,16 @@ from .spec import ChildSpec, SupervisorSpec
 ALREADY_PRESENT = "already_present"  # a stopped child with that id exists: restart or delete it
 ALREADY_STARTED = "already_started"  # a running child with that id exists
 NOT_FOUND = "not_found"  # no child with that id
-RUNNING = "running"  # delete_child of a running child: terminate it first
+RUNNING = "running"  # restart_child / delete_child of a running child: terminate it first
+RESTARTING = "restarting"  # its restart failed and is being retried: terminate it first
 INVALID_SPEC = "invalid_spec"  # the spec failed `validate` (detail names the field)
 SIMPLE_ONE_FOR_ONE = "simple_one_for_one"  # not allowed for / only for that strategy
 NOT_CONFIGURED = "not_configured"  # the supervisor has had no spec yet
-START_FAILED = "start_failed"  # createActor raised
+START_FAILED = "start_failed"  # a child could not start (detail: which and why)
+INIT_FAILED = "init_failed"  # `Supervisor.init` raised (detail: the exception)
 SHUTTING_DOWN = "shutting_down"  # the supervisor is stopping
-ERRORS = (ALREADY_PRESENT, ALREADY_STARTED, NOT_FOUND, RUNNING, INVALID_SPEC,
-          SIMPLE_ONE_FOR_ONE, NOT_CONFIGURED, START_FAILED, SHUTTING_DOWN)
+ERRORS = (ALREADY_PRESENT, ALREADY_STARTED, NOT_FOUND, RUNNING, RESTARTING, INVALID_SPEC,
+          SIMPLE_ONE_FOR_ONE, NOT_CONFIGURED, START_FAILED, INIT_FAILED, SHUTTING_DOWN)
 
 
 def _frozen(cls):
@@ -71,37 +69,10 @@ class Configured:
     ids: tuple
 
 
-# -- the supervision protocol -----------------------------------------------------------
-
-@_frozen
-class Supervised:
-    """Supervisor → `LinkedActor` child, its first message: you are `child_id` of
-    `supervisor`; `init` is your init message (None: none)."""
-
-    supervisor: Any
-    child_id: Any
-    init: Any = None
-    pid: Optional[int] = None  # the supervisor's process id
-
-
-@_frozen
-class ChildReady:
-    """Child → supervisor, once `Supervised.init` was handled: I am started, and
-    this is my process id (for forced stops)."""
-
-    pid: int
-
-
 @_frozen
 class Shutdown:
-    """Stop cleanly: a child answers with `Exit("shutdown")` (or another reason)."""
-
-
-@_frozen
-class Exit:
-    """Child → supervisor: I am ending with `reason`; stop me (see `decisions.is_normal`)."""
-
-    reason: Any
+    """Stop cleanly: a `LinkedActor` ends with reason "shutdown"; a supervisor
+    first stops its children in reverse start order."""
 
 
 # -- dynamic children -------------------------------------------------------------------
@@ -109,6 +80,10 @@ class Exit:
 @_frozen
 class StartChild:
     """Add and start a child.
+
+    The reply is `Started(id, address)`; `address` is None when the child
+    chose not to start (`LinkedActor.ignore`): a simple_one_for_one instance
+    or a temporary child is then forgotten, any other keeps its spec, stopped.
 
     Attributes:
         spec: the new child's `ChildSpec` (all strategies but
@@ -123,14 +98,24 @@ class StartChild:
 
 @_frozen
 class TerminateChild:
-    """Stop a child with its shutdown policy; keep its spec (temporary ones are dropped)."""
+    """Stop a child with its shutdown policy; keep its spec (temporary ones are dropped).
+
+    Under simple_one_for_one, `id` is an instance id ``(template_id, n)``: an
+    instance that already ended is not an error (`Terminated`); the template
+    id itself is refused with code "simple_one_for_one". A child whose restart
+    is being retried ("restarting") is stopped from retrying.
+    """
 
     id: Any
 
 
 @_frozen
 class RestartChild:
-    """Start again a child stopped by `TerminateChild` (or a transient one that ended)."""
+    """Start again a child stopped by `TerminateChild` (or a transient one that ended).
+
+    Refused with code "running" when it runs, "restarting" while its failed
+    restart is being retried.
+    """
 
     id: Any
 
@@ -145,6 +130,24 @@ class DeleteChild:
 @_frozen
 class WhichChildren:
     """Ask for a `Children` reply."""
+
+
+@_frozen
+class WhichChild:
+    """Ask for the `ChildStatus` of child `id` (OTP ``which_child/2``)."""
+
+    id: Any
+
+
+@_frozen
+class GetChildSpec:
+    """Ask for the `ChildSpec` of child `id` (OTP ``get_childspec/2``).
+
+    Under simple_one_for_one, an instance id gives that instance's spec (its
+    id and init message) and the template id the template.
+    """
+
+    id: Any
 
 
 @_frozen
@@ -180,6 +183,8 @@ class ChildStatus:
         type: "worker" or "supervisor".
         pid: the process id it reported, or None.
         restarts: how many times the supervisor restarted it.
+        restarting: its restart failed and will be retried (OTP's
+            ``restarting``); `address` is None meanwhile.
     """
 
     id: Any
@@ -187,6 +192,7 @@ class ChildStatus:
     type: str
     pid: Optional[int]
     restarts: int
+    restarting: bool = False
 
 
 @_frozen
@@ -196,10 +202,16 @@ class Children:
 
 @_frozen
 class ChildCount:
+    """What `CountChildren` counts (OTP ``count_children/1``).
+
+    Under simple_one_for_one, `specs` is 1 (the template) and `supervisors`
+    / `workers` count the instances held, running or restarting.
+    """
+
     specs: int  # child specs held, running or not
     active: int  # children running
-    supervisors: int  # specs of type "supervisor"
-    workers: int  # specs of type "worker"
+    supervisors: int  # children of type "supervisor"
+    workers: int  # children of type "worker"
 
 
 @_frozen

@@ -2,8 +2,10 @@
 
 A spec says *what* to supervise; `supervisors.decisions` says what to do when
 something exits; `supervisors.supervisor.Supervisor` does it. Every default
-lives here, in the dataclass fields, and `validate` is the one place that
-checks them. It raises `SpecError` naming the bad field and what is allowed.
+lives here, in the dataclass fields (a child's `shutdown` default depends on
+its `type`, as in OTP: 5 seconds for a worker, "infinity" for a supervisor),
+and `check_childspecs` / `_validate` are the one place that checks them. They
+raise `SpecError` naming the bad field and what is allowed.
 
 How a child is started is a `Start`: an actor class (importable at module
 level, so it pickles by reference for the multiprocess runtime) and an
@@ -17,13 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from thespian.actors import Actor
+
 RESTART_TYPES = ("permanent", "transient", "temporary")
 STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one")
 AUTO_SHUTDOWN = ("never", "any_significant", "all_significant")
 CHILD_TYPES = ("worker", "supervisor")
 SHUTDOWN_WORDS = ("brutal_kill", "infinity")
+WORKER_SHUTDOWN = 5.0  # seconds: the default `shutdown` of a worker (a supervisor's is "infinity")
 
-Shutdown = Union[str, float, int]
+Shutdown = Union[str, float, int, None]
 
 
 class SpecError(ValueError):
@@ -67,10 +72,12 @@ class ChildSpec:
             after an abnormal exit), "temporary" (never restarted, and
             forgotten once it exits).
         shutdown: how the supervisor stops it: "brutal_kill" (force at once),
-            a positive number of seconds to wait after asking it to shut down
-            before forcing, or "infinity" (wait as long as it takes; the
-            sensible value for supervisor children). See
-            `supervisors.supervisor` for what "force" means on each runtime.
+            a number of seconds >= 0 to wait after asking it to shut down
+            before forcing (0: ask, then force at once), or "infinity" (wait
+            as long as it takes). None (the default) means 5 seconds for a
+            worker and "infinity" for a supervisor, whose own children must
+            have time to stop. See `supervisors.supervisor` for what "force"
+            means on each runtime.
         significant: when it exits on its own and is not restarted, it may
             shut its supervisor down (see `SupervisorSpec.auto_shutdown`).
         type: "worker" or "supervisor" (informational, and a supervisor child
@@ -80,9 +87,14 @@ class ChildSpec:
     id: Any
     start: Start
     restart: str = "permanent"
-    shutdown: Shutdown = 5.0
+    shutdown: Shutdown = None
     significant: bool = False
     type: str = "worker"
+
+    def __post_init__(self) -> None:
+        if self.shutdown is None:  # frozen: the default is filled in once, here
+            object.__setattr__(self, "shutdown", "infinity" if self.type == "supervisor"
+                               else WORKER_SHUTDOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +133,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def validate_child(child: Any, where: str = "child", auto_shutdown: str = "never") -> ChildSpec:
+def _validate_child(child: Any, where: str = "child", auto_shutdown: str = "never") -> ChildSpec:
     """Check one child spec; return it unchanged.
 
     Args:
@@ -140,14 +152,15 @@ def validate_child(child: Any, where: str = "child", auto_shutdown: str = "never
         raise SpecError(f"{where}.id", child.id, "a hashable value") from None
     if not isinstance(child.start, Start):
         raise SpecError(f"{where}.start", child.start, "a Start(actor_class, message)")
-    if not isinstance(child.start.actor_class, type):
-        raise SpecError(f"{where}.start.actor_class", child.start.actor_class, "an Actor class")
+    if not (isinstance(child.start.actor_class, type) and issubclass(child.start.actor_class, Actor)):
+        raise SpecError(f"{where}.start.actor_class", child.start.actor_class,
+                        "an Actor class (thespian.actors.Actor subclass)")
     _one_of(f"{where}.restart", child.restart, RESTART_TYPES)
     shutdown = child.shutdown
     if not (shutdown in SHUTDOWN_WORDS if isinstance(shutdown, str)
-            else _is_number(shutdown) and shutdown > 0):
+            else _is_number(shutdown) and shutdown >= 0):
         raise SpecError(f"{where}.shutdown", shutdown,
-                        "'brutal_kill', 'infinity' or a positive number of seconds")
+                        "'brutal_kill', 'infinity' or a number of seconds >= 0")
     _one_of(f"{where}.type", child.type, CHILD_TYPES)
     if not isinstance(child.significant, bool):
         raise SpecError(f"{where}.significant", child.significant, "True or False")
@@ -163,7 +176,30 @@ def validate_child(child: Any, where: str = "child", auto_shutdown: str = "never
     return child
 
 
-def validate(spec: Any) -> SupervisorSpec:
+def check_childspecs(children: Any, auto_shutdown: str = "never") -> None:
+    """Check a whole list of child specs, as a supervisor would (OTP ``check_childspecs/2``).
+
+    Args:
+        children: a tuple or list of `ChildSpec`, in start order.
+        auto_shutdown: the supervisor's setting, to check `significant`
+            children against.
+
+    Raises:
+        SpecError: naming the first bad field (``children[i].<field>``), a
+            duplicate id, or an unknown `auto_shutdown`.
+    """
+    _one_of("auto_shutdown", auto_shutdown, AUTO_SHUTDOWN)
+    if not isinstance(children, (tuple, list)):
+        raise SpecError("children", children, "a tuple of ChildSpec")
+    seen = set()
+    for i, child in enumerate(children):
+        _validate_child(child, f"children[{i}]", auto_shutdown)
+        if child.id in seen:
+            raise SpecError(f"children[{i}].id", child.id, "an id not used by another child")
+        seen.add(child.id)
+
+
+def _validate(spec: Any) -> SupervisorSpec:
     """Check a supervisor spec and all its children; return it unchanged.
 
     Raises:
@@ -180,13 +216,14 @@ def validate(spec: Any) -> SupervisorSpec:
     _one_of("auto_shutdown", spec.auto_shutdown, AUTO_SHUTDOWN)
     if not isinstance(spec.children, tuple):
         raise SpecError("children", spec.children, "a tuple of ChildSpec")
-    if spec.strategy == "simple_one_for_one" and len(spec.children) != 1:
-        raise SpecError("children", f"{len(spec.children)} child specs",
-                        "exactly one child spec (the template) for 'simple_one_for_one'")
-    seen = set()
-    for i, child in enumerate(spec.children):
-        validate_child(child, f"children[{i}]", spec.auto_shutdown)
-        if child.id in seen:
-            raise SpecError(f"children[{i}].id", child.id, "an id not used by another child")
-        seen.add(child.id)
+    if spec.strategy == "simple_one_for_one":
+        if len(spec.children) != 1:
+            raise SpecError("children", f"{len(spec.children)} child specs",
+                            "exactly one child spec (the template) for 'simple_one_for_one'")
+        if spec.auto_shutdown != "never":
+            # OTP's bad_combination: instances come and go by design, so their
+            # ending cannot mean the supervisor's work is done.
+            raise SpecError("auto_shutdown", spec.auto_shutdown,
+                            "'never' for 'simple_one_for_one' (bad_combination)")
+    check_childspecs(spec.children, spec.auto_shutdown)
     return spec

@@ -19,16 +19,34 @@ Lifecycle:
    seconds) for its `ChildReady`, which it sends once its init message is
    handled, so a child may rely on the children started before it being
    initialized (as in OTP). Any other actor class is sent ``start.message``
-   (if not None) and is not waited for. The sender of the init message gets
-   `Configured(ids)`, or a `SupervisorError` ("invalid_spec",
+   (if not None) and is not waited for. A child supervisor answers only
+   once its own children have started (no deadline: theirs apply), so a
+   grandchild that cannot start fails the whole start (OTP's ``{error,
+   {shutdown, ...}}``). A child that calls `LinkedActor.ignore` while
+   handling its init message is not started and the supervisor carries on
+   (OTP's ``ignore``): a temporary one is forgotten, any other kept,
+   stopped. The sender of the init message gets `Configured(ids)`, or a
+   `SupervisorError` ("invalid_spec", "init_failed" when `init` raised,
    "start_failed"), after which the supervisor exits with reason
-   ``("invalid_spec", text)`` / ``("start_failed", reason)``.
+   ``("invalid_spec", text)`` / ``("init_failed", text)`` /
+   ``("start_failed", reason)``.
 2. A child exit is known from `ChildActorExited`. Its reason is the one the
    child sent in `Exit(reason)` before (`LinkedActor.exit` does this), or
    "killed" if it sent none: a process that died without telling is an
    abnormal exit. `decisions.should_restart` and `decisions.to_restart`
-   decide; restarts count against `RestartIntensity`. A child that fails to
-   start during a restart counts as one more failure.
+   decide; restarts count against `RestartIntensity`. one_for_all and
+   rest_for_one restart every non-temporary child in scope, the stopped
+   ones included (OTP's ``tree`` case). A restart that fails (the child
+   cannot start) leaves the child "restarting" (`ChildStatus.restarting`)
+   and is retried `retry_delay` seconds later, requests being served in
+   between; each retry counts against the intensity (OTP's
+   ``try_again_restart``).
+
+   Thespian's `ChildActorExited` is not the only death notice: on the
+   multiprocess bases it is lost when several children die at once, and
+   never sent on multiprocQueueBase. Each child that reported a process id
+   other than the supervisor's is watched (`LinkedActor.watch_process`), so
+   a process that died unannounced is still counted, as reason "killed".
 3. Stopping a child follows its `shutdown` policy, one child at a time, in
    reverse start order:
 
@@ -67,54 +85,61 @@ request handlers).
 
 With simple_one_for_one, `StartChild(message=...)` starts a new instance of
 the template; instance ids are ``(template_id, n)``. Instances that end and
-are not restarted are forgotten.
+are not restarted are forgotten. `CountChildren` counts one spec there.
+
+Deliberate differences from OTP's ``supervisor``:
+
+- Children are addressed by id everywhere, simple_one_for_one instances
+  included (``(template_id, n)``), since Thespian addresses are not stable
+  keys across processes; OTP takes their pid.
+- A worker that does not answer its start (no `ChildReady` within
+  `start_timeout`) is not a failure: the next child is started and the
+  slow one supervised as usual, where OTP's start would wait for ever; a
+  stuck init message must not stall a whole tree.
+- Reaching the restart intensity exits with the abnormal reason
+  "reached_max_restart_intensity", not "shutdown" (see 4 above).
+- `init` has no ``ignore`` answer (OTP's sup_start_ignore_init): a
+  supervisor with nothing to do is given a spec with no children, since
+  its actor exists already once anyone can send it an init message.
+- A failed restart is retried after `retry_delay` seconds, where OTP casts
+  the retry to itself at once: on the in-process runtime every actor runs
+  in one thread, which an immediate retry loop would hold until the
+  intensity ran out, and a ``tell`` there only returns once no message is
+  pending.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from thespian.actors import ActorExitRequest, ChildActorExited, WakeupMessage
 
 from . import messages as m
+from ._decisions import (IGNORE, KILLED, SHUTDOWN, RestartIntensity, should_auto_shutdown, should_restart,
+                         to_restart)
+from ._jobs import JobsMixin, _Deadline, _Job
+from ._protocol import ChildReady, Exit
 from ._requests import REQUESTS, Child, ChildTable, RequestsMixin
-from .decisions import KILLED, SHUTDOWN, RestartIntensity, should_auto_shutdown, should_restart, to_restart
 from .links import LinkedActor
-from .spec import SpecError, SupervisorSpec, validate
+from .spec import SpecError, SupervisorSpec, _validate
 
 log = logging.getLogger("supervisors")
 
 MAX_INTENSITY = "reached_max_restart_intensity"
 
 
-@dataclass(eq=False)
-class _Job:
-    """Children to start or stop one after the other, then `then(failed_starts)`."""
-
-    steps: deque  # ("stop", id) | ("start", id, is_restart)
-    then: Callable[[list], None]  # gets [(child, reason)] of the starts that failed
-    current: Optional[Child] = None  # the child being waited for
-    waiting: str = ""  # "start" (for ChildReady) or "stop" (for its exit)
-    token: int = 0  # tells this wait's deadlines from stale ones
-    failed: list = field(default_factory=list)
-    fail_fast: bool = False  # a failed start drops the remaining steps
-
-    def start_failed(self, child: Child, reason: Any) -> None:
-        self.failed.append((child, reason))
-        if self.fail_fast:
-            self.steps.clear()
-
-
 @dataclass(frozen=True, slots=True)
-class _Deadline:
-    token: int
-    kind: str  # "start", "stop" (then force) or "forced" (then give up)
+class _TryAgain:
+    """Wakeup payload: retry the restart of `child_id` that failed (OTP's try_again_restart)."""
+
+    child_id: Any
+    generation: int
+    reason: Any  # why the last start failed
 
 
 @dataclass(eq=False)
@@ -122,14 +147,16 @@ class _State:
     spec: SupervisorSpec
     intensity: RestartIntensity
     children: ChildTable = field(default_factory=ChildTable)  # in start order
-    queue: deque = field(default_factory=deque)  # ("exit", child, generation, reason) | ("request", msg, sender) | ("shutdown",)
+    # ("exit", child, generation, reason) | ("retry", id, generation, reason)
+    # | ("request", msg, sender) | ("shutdown",)
+    queue: deque = field(default_factory=deque)
     job: Optional[_Job] = None
     tokens: int = 0
     instances: int = 0  # simple_one_for_one ids
     shutting_down: bool = False
 
 
-class Supervisor(RequestsMixin, LinkedActor):
+class Supervisor(JobsMixin, RequestsMixin, LinkedActor):
     """The supervisor behaviour (see the module docstring for the contract).
 
     Class attributes:
@@ -137,12 +164,14 @@ class Supervisor(RequestsMixin, LinkedActor):
             `ChildReady` before starting the next child anyway.
         force_grace: seconds to wait for a forced child to exit before giving
             it up for dead.
+        retry_delay: seconds between a failed restart and the next try.
     """
 
     start_timeout = 10.0
     force_grace = 5.0
-    _PROTOCOL = {**LinkedActor._PROTOCOL, m.Exit: "_on_child_exit_reason",
-                 m.ChildReady: "_on_child_ready"}
+    retry_delay = 0.1
+    _ready_after_children = True
+    _PROTOCOL = {**LinkedActor._PROTOCOL, Exit: "_on_child_exit_reason", ChildReady: "_on_child_ready"}
 
     def __init__(self) -> None:
         super().__init__()
@@ -153,6 +182,7 @@ class Supervisor(RequestsMixin, LinkedActor):
 
         Default: ``message`` must be a `Configure`. Override to build the
         spec yourself; raise `SpecError` (or return an invalid spec) to refuse.
+        Any other exception fails the start with code "init_failed".
         """
         if not isinstance(message, m.Configure):
             raise SpecError("init message", message, "a Configure(SupervisorSpec)")
@@ -166,6 +196,10 @@ class Supervisor(RequestsMixin, LinkedActor):
         elif isinstance(msg, WakeupMessage):
             if isinstance(msg.payload, _Deadline):
                 self._on_deadline(msg.payload)
+            elif isinstance(msg.payload, _TryAgain) and self._s is not None:
+                again = msg.payload
+                self._s.queue.append(("retry", again.child_id, again.generation, again.reason))
+                self._pump()
         elif isinstance(msg, REQUESTS):
             if self._s is None:
                 self._reply(sender, m.SupervisorError(m.NOT_CONFIGURED))
@@ -177,12 +211,18 @@ class Supervisor(RequestsMixin, LinkedActor):
                 self._configure(msg, sender)
         # anything else (replies from child supervisors, PoisonMessage, ...) is ignored
 
+    def _ready_now(self) -> bool:
+        return self._s is None  # else `_configured` says when its children are up
+
     def _configure(self, msg: Any, sender: Any) -> None:
         try:
-            spec = validate(self.init(msg))
+            spec = _validate(self.init(msg))
         except SpecError as exc:
-            self._reply(sender, m.SupervisorError(m.INVALID_SPEC, str(exc)))
-            self.exit((m.INVALID_SPEC, str(exc)))
+            self._refuse(sender, m.INVALID_SPEC, str(exc))
+            return
+        except Exception as exc:  # OTP: init/1 failing is {error, Reason} to the caller
+            log.exception("%s.init failed", type(self).__name__)
+            self._refuse(sender, m.INIT_FAILED, f"{type(exc).__name__}: {exc}")
             return
         self._s = _State(spec, RestartIntensity(spec.intensity, spec.period))
         if spec.strategy != "simple_one_for_one":  # there the one spec is a template
@@ -190,9 +230,17 @@ class Supervisor(RequestsMixin, LinkedActor):
         self._run([("start", c.spec.id, False) for c in self._s.children],
                   lambda failed: self._configured(sender, failed), fail_fast=True)
 
+    def _refuse(self, sender: Any, code: str, detail: str) -> None:
+        self._reply(sender, m.SupervisorError(code, detail))
+        self.exit((code, detail))
+
     def _configured(self, sender: Any, failed: list) -> None:
         if not failed:
+            for child in list(self._s.children):  # ignored: temporary ones leave no trace
+                if child.address is None and child.spec.restart == "temporary":
+                    self._s.children.remove(child)
             self._reply(sender, m.Configured(tuple(c.spec.id for c in self._s.children)))
+            self._send_ready()
             return
         # As in OTP: a child that cannot start fails the supervisor's own start.
         child, reason = failed[0]
@@ -207,17 +255,21 @@ class Supervisor(RequestsMixin, LinkedActor):
         if to is not None and to != self.supervisor:  # our supervisor does not read replies
             self.send(to, msg)
 
-    def _on_child_ready(self, msg: m.ChildReady, sender: Any) -> None:
+    def _on_child_ready(self, msg: ChildReady, sender: Any) -> None:
         child = self._by_address(sender)
         if child is None:
             return
         child.pid = msg.pid
+        if msg.pid is not None and msg.pid != os.getpid():
+            # `sender`, not `child.address`: the address createActor returned may be a
+            # local stand-in, which the death notice we would send ourselves cannot carry.
+            self.watch_process(sender, msg.pid)
         job = self._s.job
         if job is not None and job.current is child and job.waiting == "start":
             job.current = None
             self._advance()
 
-    def _on_child_exit_reason(self, msg: m.Exit, sender: Any) -> None:
+    def _on_child_exit_reason(self, msg: Exit, sender: Any) -> None:
         child = self._by_address(sender)
         if child is not None and child.reason is None:
             child.reason = msg.reason
@@ -232,7 +284,7 @@ class Supervisor(RequestsMixin, LinkedActor):
         child.pid, child.reason, child.stopping = None, None, False
         job = self._s.job
         if job is not None and job.current is child:
-            if job.waiting == "start":
+            if job.waiting == "start" and reason != IGNORE:
                 job.start_failed(child, reason)
             job.current = None
             self._advance()
@@ -271,7 +323,13 @@ class Supervisor(RequestsMixin, LinkedActor):
                     self._reply(sender, m.SupervisorError(m.SHUTTING_DOWN))
                 else:
                     self._request(msg, sender)
-            elif not s.shutting_down:
+            elif s.shutting_down:
+                continue
+            elif kind == "retry":
+                child = self._by_id(args[0])
+                if child is not None and child.restarting and child.generation == args[1]:
+                    self._child_ended(child, args[1], (m.START_FAILED, args[2]))
+            else:
                 self._child_ended(*args)
 
     def _child_ended(self, child: Child, generation: int, reason: Any) -> None:
@@ -279,11 +337,11 @@ class Supervisor(RequestsMixin, LinkedActor):
         if child not in s.children or child.generation != generation or child.address is not None:
             return  # stale: restarted or removed meanwhile
         spec = child.spec
-        if not should_restart(spec.restart, reason):
+        if reason == IGNORE or not should_restart(spec.restart, reason):
             log.info("child %r exited (%r); not restarted", spec.id, reason)
             if spec.restart == "temporary" or s.spec.strategy == "simple_one_for_one":
                 s.children.remove(child)
-            if s.spec.auto_shutdown != "never" and should_auto_shutdown(
+            if reason != IGNORE and s.spec.auto_shutdown != "never" and should_auto_shutdown(
                     s.spec.auto_shutdown, spec.significant,
                     [c for c in s.children if c.spec.significant and c.address is not None]):
                 s.shutting_down = True
@@ -296,10 +354,10 @@ class Supervisor(RequestsMixin, LinkedActor):
             self._stop_all(lambda failed: self.exit(MAX_INTENSITY))
             return
         log.warning("child %r exited (%r); restarting (%s)", spec.id, reason, s.spec.strategy)
-        considered = [c.spec for c in s.children if c.address is not None or c is child]
-        stop_ids, restart_ids = to_restart(s.spec.strategy, considered, spec.id)
+        child.restarting = False
+        stop_ids, restart_ids = to_restart(s.spec.strategy, [c.spec for c in s.children], spec.id)
         steps = [("stop", i) for i in stop_ids] + [("start", i, True) for i in restart_ids]
-        self._run(steps, lambda failed: self._restarted(stop_ids, restart_ids, failed))
+        self._run(steps, lambda failed: self._restarted(stop_ids, restart_ids, failed), fail_fast=True)
 
     def _restarted(self, stopped: tuple, restarted: tuple, failed: list) -> None:
         s = self._s
@@ -307,104 +365,7 @@ class Supervisor(RequestsMixin, LinkedActor):
             child = self._by_id(child_id)
             if child is not None and child.spec.restart == "temporary" and child_id not in restarted:
                 s.children.remove(child)
-        for child, reason in failed:  # one more failure each: retried, then escalated
-            s.queue.append(("exit", child, child.generation, (m.START_FAILED, reason)))
-
-    # -- starting and stopping, one child at a time -------------------------------------
-
-    def _run(self, steps, then: Callable[[list], None], fail_fast: bool = False) -> None:
-        self._s.job = _Job(deque(steps), then, fail_fast=fail_fast)
-        self._advance()
-
-    def _stop_all(self, then: Callable[[list], None]) -> None:
-        self._run([("stop", c.spec.id) for c in reversed(self._s.children) if c.address is not None],
-                  then)
-
-    def _advance(self) -> None:
-        s = self._s
-        job = s.job
-        while job.steps:
-            kind, child_id, *restart = job.steps.popleft()
-            child = self._by_id(child_id)
-            if kind == "stop" and child is not None and child.address is not None:
-                self._stop_one(job, child)
-                return
-            if kind == "start" and child is not None and child.address is None and not s.shutting_down:
-                child.restarts += bool(restart[0])
-                error = self._start(child)
-                if error is not None:
-                    job.start_failed(child, error)
-                elif issubclass(child.spec.start.actor_class, LinkedActor):
-                    self._wait(job, child, "start", self.start_timeout)
-                    return
-        s.job = None
-        job.then(job.failed)
-        if self.exit_reason is None:
-            self._pump()
-
-    def _wait(self, job: _Job, child: Child, waiting: str, seconds: Any) -> None:
-        self._s.tokens += 1
-        job.current, job.waiting, job.token = child, waiting, self._s.tokens
-        if seconds != "infinity":
-            self.wakeupAfter(seconds, _Deadline(job.token, waiting))
-
-    def _start(self, child: Child) -> Optional[str]:
-        """Create the child and send it its init message; None if that went well."""
-        start = child.spec.start
-        try:
-            address = self.createActor(start.actor_class)
-        except Exception as exc:
-            log.error("cannot start child %r: %r", child.spec.id, exc)
-            return f"{type(exc).__name__}: {exc}"
-        self._s.children.bind(child, address)
-        child.pid, child.reason, child.stopping = None, None, False
-        child.generation += 1
-        if issubclass(start.actor_class, LinkedActor):
-            self.send(address, m.Supervised(self.myAddress, child.spec.id, start.message, os.getpid()))
-        elif start.message is not None:
-            self.send(address, start.message)
-        return None
-
-    def _stop_one(self, job: _Job, child: Child) -> None:
-        child.stopping = True
-        policy = child.spec.shutdown
-        if policy == "brutal_kill":
-            self._force(child)
-            self._wait(job, child, "forced", self.force_grace)
-            return
-        polite = m.Shutdown() if issubclass(child.spec.start.actor_class, LinkedActor) \
-            else ActorExitRequest()
-        self.send(child.address, polite)
-        self._wait(job, child, "stop", policy)
-
-    def _on_deadline(self, deadline: _Deadline) -> None:
-        job = self._s.job if self._s else None
-        if job is None or job.token != deadline.token or job.current is None:
-            return  # stale: that child answered in time
-        child = job.current
-        if deadline.kind == "start":
-            log.warning("child %r not ready after %ss; starting the next", child.spec.id,
-                        self.start_timeout)
-            job.current = None
-        elif deadline.kind == "stop":
-            log.warning("child %r did not stop within %ss; forcing", child.spec.id, child.spec.shutdown)
-            self._force(child)
-            self._wait(job, child, "forced", self.force_grace)
-            return
-        else:
-            log.error("child %r did not exit %ss after being forced; giving it up for dead",
-                      child.spec.id, self.force_grace)
-            child.address, child.pid, child.stopping, job.current = None, None, False, None
-        self._advance()
-
-    def _force(self, child: Child) -> None:
-        pid = child.pid
-        if pid is not None and pid != os.getpid() and child.spec.type == "worker":
-            try:
-                os.kill(pid, signal.SIGKILL)
-                return
-            except ProcessLookupError:
-                pass  # already gone; Thespian will tell
-            except OSError as exc:
-                log.warning("cannot kill child %r (pid %d): %r", child.spec.id, pid, exc)
-        self.send(child.address, ActorExitRequest())
+        for child, reason in failed:  # "restarting": retried later, requests served meanwhile
+            log.error("child %r failed to restart (%r); trying again", child.spec.id, reason)
+            child.restarting = True
+            self.wakeupAfter(self.retry_delay, _TryAgain(child.spec.id, child.generation, reason))

@@ -84,3 +84,17 @@ def test_declaration_mistakes_fail_at_decoration():
             return a
     with pytest.raises(aion.InvalidArgument):
         aion.RetryPolicy(backoff=0.5)
+
+
+def test_the_engine_uses_only_what_supervisors_and_stores_publish():
+    """Layers import downwards, and only through the lower layer's public modules."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(aion.__file__).parent
+    for path in root.rglob("*.py"):
+        for line in path.read_text().splitlines():
+            found = re.match(r"\s*(?:from|import)\s+((?:supervisors|stores)[\w.]*)", line)
+            if found:
+                assert not any(part.startswith("_") for part in found.group(1).split(".")), \
+                    f"{path.relative_to(root)} imports a private module: {line.strip()}"

@@ -20,6 +20,8 @@ class Cfg:
 
     log: str
     stall_on_shutdown: bool = False  # ignore Shutdown: the supervisor must force it
+    fail_if: str = ""  # a path: while that file exists, the init message crashes (start fails)
+    ignore: bool = False  # decline to start (LinkedActor.ignore)
 
 
 def record(path: str, line: str) -> None:
@@ -39,8 +41,8 @@ def read_log(path: str) -> list[str]:
 
 
 class Worker(LinkedActor):
-    """Requests: "pid", "id", "crash" (raises), ("exit", reason); `Cfg` is its
-    init message ("crash" as init message makes its start fail)."""
+    """Requests: "pid", "id", "crash" (raises), ("exit", reason), "ignore"; `Cfg`
+    is its init message ("crash" as init message makes its start fail)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -48,8 +50,16 @@ class Worker(LinkedActor):
 
     def receive(self, msg: Any, sender: Any) -> None:
         if isinstance(msg, Cfg):
+            if msg.fail_if and os.path.exists(msg.fail_if):
+                raise RuntimeError("start refused")
+            if msg.ignore:
+                record(msg.log, f"ignore {self.child_id}")
+                self.ignore()
+                return
             self.cfg = msg
             record(msg.log, f"start {self.child_id} {os.getpid()}")
+        elif msg == "ignore":
+            self.ignore()  # too late: the actor is started
         elif msg == "pid":
             self.send(sender, os.getpid())
         elif msg == "id":
@@ -114,3 +124,10 @@ class PoolSupervisor(Supervisor):
 
     def init(self, message: Any) -> SupervisorSpec:
         return SupervisorSpec("simple_one_for_one", intensity=5, period=5.0, children=(message,))
+
+
+class BrokenInit(Supervisor):
+    """A supervisor whose init callback raises (OTP's init(fail))."""
+
+    def init(self, message: Any) -> SupervisorSpec:
+        raise ValueError("no spec today")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from supervisors import (ChildSpec, RestartIntensity, Start, Supervisor, is_normal,
-                         should_auto_shutdown, should_restart, to_restart)
+from supervisors import ChildSpec, Start, Supervisor
+from supervisors._decisions import (RestartIntensity, is_normal, should_auto_shutdown, should_restart,
+                                    to_restart)
 
 NORMAL_REASONS = ["normal", "shutdown", ("shutdown", "bye")]
 ABNORMAL_REASONS = ["killed", ("exception", "RuntimeError: x"), "reached_max_restart_intensity",

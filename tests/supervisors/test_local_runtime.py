@@ -13,7 +13,7 @@ import pytest
 
 from supervisors import ChildSpec, Configure, Shutdown, Start, Supervisor, SupervisorSpec, TerminateChild, Terminated
 
-from .actors import Cfg, Worker, read_log
+from .actors import BrokenInit, Cfg, Worker, read_log
 from .conftest import children, start_supervisor, wait_for
 
 RESTARTED = {"one_for_one": {"b"}, "one_for_all": {"a", "b", "c"}, "rest_for_one": {"b", "c"}}
@@ -141,6 +141,45 @@ def test_shutdown_leaves_no_process(local, log):
     assert wait_for(lambda: local.pids() == baseline, timeout=15)
     assert [line.split()[:2] for line in read_log(log)] == \
         [["start", i] for i in "abc"] + [["stop", i] for i in "cba"]
+
+
+def test_sup_start_fail_with_processes(local, log):
+    """init raising, and a grandchild that cannot start, both answer the caller with an
+    error; nothing of the failed trees is left running."""
+    system = local.system
+    baseline = local.pids()
+    assert system.ask(system.createActor(BrokenInit), "go", 10).code == "init_failed"
+    inner = SupervisorSpec(children=(worker("w1", log), ChildSpec("bad", Start(Worker, "crash"))))
+    top = SupervisorSpec(children=(worker("a", log), ChildSpec("inner", Start(Supervisor, Configure(inner)),
+                                                              type="supervisor")))
+    reply = system.ask(system.createActor(Supervisor), Configure(top), 20)
+    assert reply.code == "start_failed" and reply.detail.startswith("'inner': ('start_failed'")
+    assert wait_for(lambda: local.pids() == baseline, timeout=15), local.pids() - baseline
+    assert [line.split()[:2] for line in read_log(log)] == [
+        ["start", "a"], ["start", "w1"], ["stop", "w1"], ["stop", "a"]]
+
+
+def test_simultaneous_kills_are_all_noticed(local, log):
+    """Three children SIGKILLed at the same moment, six rounds: all three restarted each time.
+
+    Thespian drops some of the ChildActorExited notices when children die
+    together; the supervisor's own liveness watch must find the rest.
+    """
+    system = local.system
+    baseline = local.pids()
+    sup = start_supervisor(system, SupervisorSpec(intensity=100, period=60,
+                                                  children=tuple(worker(i, log) for i in "abc")))
+    for _ in range(6):
+        before = pids(system, sup)
+        for pid in before.values():
+            os.kill(pid, signal.SIGKILL)
+        after = wait_for(lambda: all_ready(system, sup, before, set("abc")), timeout=15)
+        assert after, (before, pids(system, sup))
+        assert not any(running(p) for p in before.values())
+    assert {c.restarts for c in children(system, sup).values()} == {6}
+    assert len(local.pids() - baseline) == 4  # the supervisor and its three workers, no more
+    system.tell(sup, Shutdown())
+    assert wait_for(lambda: local.pids() == baseline, timeout=15)
 
 
 @pytest.mark.slow

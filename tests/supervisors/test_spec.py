@@ -6,7 +6,8 @@ import pickle
 
 import pytest
 
-from supervisors import ChildSpec, Configure, SpecError, Start, Supervisor, SupervisorSpec, validate
+from supervisors import ChildSpec, Configure, SpecError, Start, Supervisor, SupervisorSpec, check_childspecs
+from supervisors.spec import _validate as validate
 
 from .actors import Cfg, Worker
 
@@ -34,9 +35,9 @@ def test_defaults_are_valid_and_picklable():
     (SupervisorSpec(children=[child()]), "children", "tuple"),
     (SupervisorSpec(children=("w",)), "children[0]", "ChildSpec"),
     (SupervisorSpec(children=(child(restart="sometimes"),)), "children[0].restart", "transient"),
-    (SupervisorSpec(children=(child(), child("x", shutdown=0))), "children[1].shutdown", "brutal_kill"),
+    (SupervisorSpec(children=(child(), child("x", shutdown=-1))), "children[1].shutdown", "brutal_kill"),
     (SupervisorSpec(children=(child(shutdown="never"),)), "children[0].shutdown", "infinity"),
-    (SupervisorSpec(children=(child(shutdown=True),)), "children[0].shutdown", "positive"),
+    (SupervisorSpec(children=(child(shutdown=True),)), "children[0].shutdown", ">= 0"),
     (SupervisorSpec(children=(child(type="manager"),)), "children[0].type", "supervisor"),
     (SupervisorSpec(children=(ChildSpec("w", (Worker, None)),)), "children[0].start", "Start"),
     (SupervisorSpec(children=(ChildSpec("w", Start("Worker")),)), "children[0].start.actor_class", "class"),
@@ -70,3 +71,44 @@ def test_supervisor_child_spec():
     spec = SupervisorSpec(children=(ChildSpec("inner", Start(Supervisor, Configure(inner)),
                                               type="supervisor", shutdown="infinity"),))
     assert validate(spec) is spec
+
+
+def test_shutdown_defaults_by_type():
+    """As OTP: a worker waits 5 s, a supervisor as long as its own children take."""
+    assert child().shutdown == 5.0
+    assert ChildSpec("s", Start(Supervisor), type="supervisor").shutdown == "infinity"
+    assert ChildSpec("s", Start(Supervisor), type="supervisor", shutdown=3).shutdown == 3
+    assert validate(SupervisorSpec(children=(child(shutdown=0),))).children[0].shutdown == 0
+
+
+def test_actor_class_must_be_an_actor():
+    with pytest.raises(SpecError) as info:
+        validate(SupervisorSpec(children=(ChildSpec("w", Start(int)),)))
+    assert info.value.field == "children[0].start.actor_class"
+
+
+@pytest.mark.parametrize("auto", ["any_significant", "all_significant"])
+def test_sup_flags_bad_combination_simple_one_for_one(auto):
+    spec = SupervisorSpec("simple_one_for_one", auto_shutdown=auto,
+                          children=(child(significant=True, restart="temporary"),))
+    with pytest.raises(SpecError) as info:
+        validate(spec)
+    assert info.value.field == "auto_shutdown" and "bad_combination" in info.value.allowed
+
+
+def test_child_specs():
+    """check_childspecs validates a whole list, as a supervisor would (OTP child_specs)."""
+    assert check_childspecs([child("a"), child("b", restart="transient")]) is None
+    assert check_childspecs((child(significant=True, restart="transient"),), "any_significant") is None
+    for specs, auto, field in [
+        ([child("a"), child("a")], "never", "children[1].id"),
+        ([child("a"), "b"], "never", "children[1]"),
+        ([child(shutdown=-1)], "never", "children[0].shutdown"),
+        ([child(significant=True, restart="transient")], "never", "children[0].significant"),
+        ([child(significant=True)], "any_significant", "children[0].restart"),
+        (child(), "never", "children"),
+        ([child()], "sometimes", "auto_shutdown"),
+    ]:
+        with pytest.raises(SpecError) as info:
+            check_childspecs(specs, auto)
+        assert info.value.field == field, specs

@@ -7,7 +7,10 @@ what they return, so every rule can be tested as a table:
   × exit reason → restart or not.
 - `to_restart(strategy, children, failed_id)`: which siblings to stop (in
   reverse start order) and which children to start again (in start order);
-  one function per strategy underneath.
+  one function per strategy underneath. As in OTP, the children in scope
+  are all those the supervisor holds, running or stopped (a child stopped by
+  ``TerminateChild`` is started again by a one_for_all restart: OTP's
+  ``tree`` case).
 - `RestartIntensity`: at most `intensity` restarts in any `period` seconds,
   as a sliding window.
 - `should_auto_shutdown(...)`: whether a significant child's exit ends the
@@ -26,6 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 NORMAL = "normal"
 SHUTDOWN = "shutdown"
 KILLED = "killed"  # the child ended without saying why (crash, SIGKILL, raw ActorExitRequest)
+IGNORE = "ignore"  # a child chose not to start (`LinkedActor.ignore`); never restarted
 
 
 def is_normal(reason: Any) -> bool:
@@ -91,15 +95,16 @@ def to_restart(strategy: str, children: Sequence[Any], failed_id: Any) -> tuple[
 
     Args:
         strategy: a `SupervisorSpec.strategy`.
-        children: the supervisor's running children plus the failed one,
-            in start order; anything with ``.id`` and ``.restart`` (a
+        children: every child the supervisor holds, running or not, in
+            start order; anything with ``.id`` and ``.restart`` (a
             `ChildSpec` will do).
         failed_id: the id of the child that exited and is to be restarted.
 
     Returns:
-        ``(stop_ids, restart_ids)``: the running siblings to stop, in reverse
-        start order, then the children to start, in start order (the failed
-        child included; temporary siblings left out).
+        ``(stop_ids, restart_ids)``: the siblings in scope to stop, in
+        reverse start order (the caller skips those not running), then the
+        children to start, in start order (the failed child included;
+        temporary siblings left out).
 
     Raises:
         ValueError: unknown strategy, or `failed_id` not among `children`.
