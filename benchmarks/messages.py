@@ -21,17 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aion_actors as aion  # noqa: E402
-from aion_actors import activity, workflow  # noqa: E402
-
-
-@activity.defn
-def greet(name: str) -> str:
-    return f"Hello, {name}!"
-
-
-@workflow.defn
-async def hello(name: str) -> str:
-    return await workflow.execute_activity(greet, name, start_to_close_timeout=10)
+from throughput import greet, hello  # noqa: E402  (the same hello workflow the throughput figures use)
 
 
 class SendCounter:

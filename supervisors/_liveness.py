@@ -92,7 +92,7 @@ class DeathWatch:
         """A `ChildActorExited(address)` arrived: False if that death was delivered already."""
         if any(a == address for a in self._delivered):
             return False
-        if self.pids.discard(address) | _drop(self._announced, address):
+        if self.pids.discard(address) | drop_address(self._announced, address):
             self._delivered.append(address)
         return True
 
@@ -103,7 +103,8 @@ class DeathWatch:
         return True
 
 
-def _drop(addresses: list, address: Any) -> bool:
+def drop_address(addresses: list, address: Any) -> bool:
+    """Remove the first `address` from `addresses`; whether it was there."""
     for i, a in enumerate(addresses):
         if a == address:
             del addresses[i]

@@ -62,7 +62,7 @@ from typing import Any
 from thespian.actors import Actor, ActorExitRequest, ChildActorExited, WakeupMessage
 
 from ._decisions import IGNORE, KILLED, NORMAL, SHUTDOWN
-from ._liveness import DeathWatch
+from ._liveness import DeathWatch, drop_address
 from ._protocol import ChildReady, Exit, Supervised
 from .messages import Demonitor, Down, ExitSignal, Link, Monitor, Shutdown, Unlink
 
@@ -362,10 +362,4 @@ class LinkedActor(Actor):
     def _has(addresses: list, address: Any) -> bool:
         return any(a == address for a in addresses)
 
-    @staticmethod
-    def _drop(addresses: list, address: Any) -> bool:
-        for i, a in enumerate(addresses):
-            if a == address:
-                del addresses[i]
-                return True
-        return False
+    _drop = staticmethod(drop_address)
