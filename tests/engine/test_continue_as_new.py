@@ -1,0 +1,136 @@
+"""Continue-as-new hands the workflow over from one run to the next: what the old run owned
+(its linked children, attempts, timers) ends with it, and nothing of the new run is touched."""
+
+from types import SimpleNamespace
+
+from aion_actors import activity, workflow
+from aion_actors import events as ev
+from aion_actors.converter import encode_value
+from aion_actors.definitions import Registry, workflow_definition
+from aion_actors.runtime.clock import SYSTEM_CLOCK
+from aion_actors.runtime.messages import CancelAttempt, Committed, Record, Recorded, Resolved
+from aion_actors.runtime.timers import TimerWheel
+from aion_actors.runtime.workflow_actor import WorkflowActor
+from aion_actors.seam import RecordingEngineHandle
+from tests.waiting import wait_for
+
+
+@workflow.defn
+async def child_until_told() -> str:
+    return await workflow.receive("go")
+
+
+@workflow.defn
+async def hands_over_with_a_child(run: int) -> str:
+    child = workflow.start_child(child_until_told, id=f"kid-of-run-{run}")
+    if run == 0:
+        await workflow.sleep(0)  # the child is recorded in this run before it hands over
+        workflow.continue_as_new(1)
+    return f"run {run}: " + await child
+
+
+def test_continue_as_new_cancels_the_old_runs_children_and_spares_the_new_runs(make_engine):
+    engine = make_engine([hands_over_with_a_child, child_until_told])
+    parent = engine.start(hands_over_with_a_child, 0, id="hands-over")
+    old_kid = wait_for(lambda: _handle(engine, "kid-of-run-0"), "the old run's child to start")
+    wait_for(lambda: old_kid.describe().status == "cancelled", "the old run's child to be cancelled",
+             detail=lambda: old_kid.describe())
+    new_kid = wait_for(lambda: _handle(engine, "kid-of-run-1"), "the new run's child to start")
+    wait_for(lambda: new_kid.describe().status == "running", "the new run's child to run")
+    new_kid.signal("go", "done")
+    assert parent.result(timeout=30) == "run 1: done"
+    assert new_kid.describe().status == "completed"
+
+
+def _handle(engine, workflow_id):
+    import aion_actors as aion
+
+    try:
+        return engine.get_handle(workflow_id)
+    except aion.WorkflowNotFound:
+        return None
+
+
+# -- the hand-over under a chosen delivery order ---------------------------------------------
+#
+# Between OS processes, the Recorder's Committed messages may reach the run out of order. These
+# drive one WorkflowActor by hand, playing its Recorder, to choose that order deterministically.
+
+class HandDrivenRun:
+    """A `WorkflowActor` whose Recorder, engine and attempt actors are this test."""
+
+    def __init__(self, workflow_fn, input, activities=()):
+        self.actor = actor = WorkflowActor()
+        self.sent: list[tuple[object, object]] = []
+        self.attempts: list[str] = []
+        actor.send = lambda to, msg: self.sent.append((to, msg))
+        actor.createActor = self._create_attempt
+        actor._myRef = SimpleNamespace(address="run")
+        actor.context = SimpleNamespace(registry=Registry([workflow_fn], list(activities)), clock=SYSTEM_CLOCK)
+        actor.ref, actor.workflow_id, actor.recorder, actor.engine = None, "wf", "recorder", "engine"
+        actor.seam = RecordingEngineHandle()
+        self.seq, self.run_id, self.records = 1, "run-1", {}
+        name = workflow_definition(workflow_fn).name
+        started = ev.HistoryEvent(1, SYSTEM_CLOCK.now(), "wf", "run-1", ev.WorkflowStarted(name, encode_value(input)))
+        actor.applied_seq = 1  # as `_init` sets it from the history
+        actor._begin(started, 1, [])
+
+    def _create_attempt(self, cls):
+        self.attempts.append(f"attempt-{len(self.attempts) + 1}")
+        return self.attempts[-1]
+
+    def _envelope_sent_records(self) -> None:
+        for to, msg in list(self.sent):
+            if isinstance(msg, Record) and msg.token not in self.records:
+                events = []
+                for event in msg.events:
+                    self.seq += 1
+                    events.append(ev.HistoryEvent(self.seq, SYSTEM_CLOCK.now(), "wf", self.run_id, event))
+                    if isinstance(event, ev.WorkflowContinuedAsNew):
+                        self.run_id = event.next_run_id
+                self.records[msg.token] = tuple(events)
+
+    def recorded(self, token: int) -> None:
+        self._envelope_sent_records()
+        self.actor.receiveMessage(Recorded(token, self.records[token]), "recorder")
+
+    def committed(self, *tokens: int) -> None:
+        for token in tokens:
+            self.actor.receiveMessage(Committed(token), "recorder")
+
+    def signal(self, name: str) -> None:
+        self._envelope_sent_records()
+        self.seq += 1
+        event = ev.HistoryEvent(self.seq, SYSTEM_CLOCK.now(), "wf", self.run_id,
+                                ev.SignalReceived(name, encode_value(None)))
+        self.actor.receiveMessage(Resolved(event), "recorder")
+
+    def armed_timers(self) -> set[str]:
+        """What the engine's timer heap holds after every arm and disarm, in the order sent."""
+        wheel = TimerWheel()
+        for call in self.actor.seam.calls:
+            if call[0] == "arm_timer":
+                wheel.arm(*call[1:])
+            elif call[0] == "disarm_timer":
+                wheel.disarm_workflow("wf") if call[2] is None else wheel.disarm("wf", call[2])
+        return {timer_id for _, timer_id in wheel.pop_due(float("inf"))}
+
+    def told_to_stop(self) -> list[str]:
+        return [to for to, msg in self.sent if isinstance(msg, CancelAttempt)]
+
+
+@workflow.defn
+async def sleeps_after_handing_over(run: int) -> int:
+    if run == 0:
+        workflow.continue_as_new(1)
+    await workflow.sleep(60)
+    return run
+
+
+def test_the_next_runs_timer_survives_the_hand_over_committed_after_it():
+    run = HandDrivenRun(sleeps_after_handing_over, 0)
+    run.recorded(1)  # the hand-over: the next run starts, and records its timer (Record 2)
+    run.recorded(2)
+    run.committed(2, 1)  # delivered out of order
+    (started,) = [e.event for e in run.records[2] if isinstance(e.event, ev.TimerStarted)]
+    assert run.armed_timers() == {started.timer_id}
