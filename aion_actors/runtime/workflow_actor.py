@@ -48,7 +48,7 @@ class WorkflowActor(SupervisedActivities, Actor):
         super().__init__(*args, **kwargs)
         self.instance: WorkflowInstance | None = None
         self.activities: dict[int, Activity] = {}
-        self.stopping: dict[int, object] = {}  # activity id -> the actor of an attempt to stop at commit
+        self.stopping: dict[tuple[str, int], object] = {}  # (run id, activity id) -> an attempt to stop at commit
         self.handed_over: dict[str, HandedOver] = {}  # by run id: runs that continued as new, until committed
         self.children: dict[str, str] = {}  # open child id -> parent close policy
         self.signals_out: dict[int, ev.SignalSent] = {}  # sent by this run, their outcome not recorded yet
@@ -155,7 +155,7 @@ class WorkflowActor(SupervisedActivities, Actor):
     def _observe(self, event: ev.HistoryEvent) -> None:
         """Keep the engine's own book of activities while replaying (attempts, heartbeats)."""
         e = event.event
-        self._observe_activity(e)
+        self._observe_activity(event)
         if isinstance(e, (ev.WorkflowPaused, ev.WorkflowResumed)):
             self.paused = isinstance(e, ev.WorkflowPaused)
         elif isinstance(e, ev.ChildWorkflowStarted):
@@ -280,7 +280,7 @@ class WorkflowActor(SupervisedActivities, Actor):
         elif isinstance(e, ev.TimerCancelled):
             self.seam.disarm_timer(self.workflow_id, e.timer_id)
         elif isinstance(e, (ev.ActivityCancelled, ev.ActivityFailed)):
-            self._stop_stopped(e)
+            self._stop_stopped(event)
         elif isinstance(e, ev.ChildWorkflowStarted):
             self.seam.spawn_child_workflow(self.workflow_id, e.child_workflow_id, e.workflow_type, e.input)
         elif isinstance(e, ev.SignalSent):

@@ -8,7 +8,7 @@ from aion_actors import events as ev
 from aion_actors.converter import encode_value
 from aion_actors.definitions import Registry, workflow_definition
 from aion_actors.runtime.clock import SYSTEM_CLOCK
-from aion_actors.runtime.messages import CancelAttempt, Committed, Record, Recorded, Resolved
+from aion_actors.runtime.messages import CancelAttempt, Committed, DeadlinePassed, Record, Recorded, Resolved
 from aion_actors.runtime.timers import TimerWheel
 from aion_actors.runtime.workflow_actor import WorkflowActor
 from aion_actors.seam import RecordingEngineHandle
@@ -134,3 +134,56 @@ def test_the_next_runs_timer_survives_the_hand_over_committed_after_it():
     run.committed(2, 1)  # delivered out of order
     (started,) = [e.event for e in run.records[2] if isinstance(e.event, ev.TimerStarted)]
     assert run.armed_timers() == {started.timer_id}
+
+
+@activity.defn
+def runs_until_stopped(name: str) -> str:
+    return name
+
+
+@workflow.defn
+async def stops_an_attempt_in_each_run(run: int) -> str:
+    attempt = workflow.execute_activity(runs_until_stopped, f"run {run}")
+    winner = await workflow.race([attempt, workflow.receive("stop")])
+    if run == 0:
+        workflow.continue_as_new(1)
+    return winner
+
+
+def test_each_runs_stopped_attempt_is_stopped_when_their_activity_ids_collide():
+    run = HandDrivenRun(stops_an_attempt_in_each_run, 0, [runs_until_stopped])
+    run.recorded(1)
+    run.committed(1)  # the old run's activity 1 runs
+    assert run.attempts == ["attempt-1"]
+    run.signal("stop")  # it is cancelled, and the run hands over (Record 2)
+    run.recorded(2)  # the next run schedules its own activity 1 (Record 3)
+    run.recorded(3)
+    run.committed(3)  # delivered before the hand-over's commit
+    run.signal("stop")  # the next run cancels its activity 1 (Record 4)
+    run.recorded(4)
+    run.committed(2, 4)
+    assert sorted(run.told_to_stop()) == run.attempts
+
+
+@workflow.defn
+async def hands_over_while_its_attempt_runs(run: int) -> str:
+    if run == 0:
+        workflow.execute_activity(runs_until_stopped, "old", start_to_close_timeout=5)
+        await workflow.receive("hand over")
+        workflow.continue_as_new(1)
+    return await workflow.receive("end")
+
+
+def test_an_attempt_timing_out_during_the_hand_over_is_stopped_and_not_recorded_in_the_next_run():
+    run = HandDrivenRun(hands_over_while_its_attempt_runs, 0, [runs_until_stopped])
+    run.recorded(1)
+    run.committed(1)
+    (deadline,) = [call[2] for call in run.actor.seam.calls if call[0] == "arm_timer"]
+    run.signal("hand over")  # the code continues as new (Record 2, not applied yet)...
+    run.actor.receiveMessage(DeadlinePassed(deadline), "recorder")  # ...as the old attempt times out
+    for token in sorted(run.records.keys() | {r.token for _, r in run.sent if isinstance(r, Record)}):
+        run.recorded(token)
+    run.committed(*sorted(run.records))
+    outcomes = [e for events in run.records.values() for e in events if isinstance(e.event, ev.ActivityFailed)]
+    assert outcomes == []  # the old run ended; the next run never scheduled that activity
+    assert run.told_to_stop() == ["attempt-1"]
