@@ -320,7 +320,8 @@ class EngineActor(Actor):
 
     def _spawn_child(self, msg: SpawnChild) -> None:
         where = self.residency(msg.child_workflow_id)
-        begin = BeginRun(ev.WorkflowStarted(msg.workflow_type, msg.input, parent_workflow_id=msg.parent_workflow_id))
+        begin = BeginRun(ev.WorkflowStarted(msg.workflow_type, msg.input, parent_workflow_id=msg.parent_workflow_id,
+                                            parent_run_id=msg.parent_run_id))
         if where == UNKNOWN and not self.book.is_waiting(msg.child_workflow_id):
             # Until it is admitted, deliveries for the child (a cancel from its parent) wait for it.
             self.book.wait_for_room(msg.child_workflow_id)
@@ -335,7 +336,8 @@ class EngineActor(Actor):
         elif where == TERMINAL:
             history = self.context.read_history(msg.child_workflow_id)
             started = next(e.event for e in reversed(history) if isinstance(e.event, ev.WorkflowStarted))
-            if started.parent_workflow_id == msg.parent_workflow_id:
+            if (started.parent_workflow_id, started.parent_run_id) in (
+                    (msg.parent_workflow_id, None), (msg.parent_workflow_id, msg.parent_run_id)):
                 # The child ended while its parent was down: give the parent the recorded outcome now.
                 self._tell_parent(msg.parent_workflow_id, msg.child_workflow_id, history[-1].event)
             else:

@@ -150,7 +150,8 @@ class WorkflowActor(SupervisedActivities, Actor):
             if isinstance(e.event, ev.CHILD_OUTCOMES):
                 started.pop(e.event.child_workflow_id, None)
         for child in started.values():
-            self.seam.spawn_child_workflow(self.workflow_id, child.child_workflow_id, child.workflow_type, child.input)
+            self.seam.spawn_child_workflow(self.workflow_id, child.child_workflow_id, child.workflow_type, child.input,
+                                           self.instance.info.run_id)
 
     def _observe(self, event: ev.HistoryEvent) -> None:
         """Keep the engine's own book of activities while replaying (attempts, heartbeats)."""
@@ -282,7 +283,8 @@ class WorkflowActor(SupervisedActivities, Actor):
         elif isinstance(e, (ev.ActivityCancelled, ev.ActivityFailed)):
             self._stop_stopped(event)
         elif isinstance(e, ev.ChildWorkflowStarted):
-            self.seam.spawn_child_workflow(self.workflow_id, e.child_workflow_id, e.workflow_type, e.input)
+            self.seam.spawn_child_workflow(self.workflow_id, e.child_workflow_id, e.workflow_type, e.input,
+                                           event.run_id)
         elif isinstance(e, ev.SignalSent):
             self._send_signal(e)
         elif isinstance(e, ev.WorkflowContinuedAsNew):

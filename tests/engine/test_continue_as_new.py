@@ -3,6 +3,7 @@
 
 from types import SimpleNamespace
 
+import aion_actors as aion
 from aion_actors import activity, workflow
 from aion_actors import events as ev
 from aion_actors.converter import encode_value
@@ -43,8 +44,6 @@ def test_continue_as_new_cancels_the_old_runs_children_and_spares_the_new_runs(m
 
 
 def _handle(engine, workflow_id):
-    import aion_actors as aion
-
     try:
         return engine.get_handle(workflow_id)
     except aion.WorkflowNotFound:
@@ -187,3 +186,47 @@ def test_an_attempt_timing_out_during_the_hand_over_is_stopped_and_not_recorded_
     outcomes = [e for events in run.records.values() for e in events if isinstance(e.event, ev.ActivityFailed)]
     assert outcomes == []  # the old run ended; the next run never scheduled that activity
     assert run.told_to_stop() == ["attempt-1"]
+
+
+@workflow.defn
+async def reuses_its_childs_id(run: int) -> str:
+    kid = workflow.start_child(child_until_told, id="kept-kid", parent_close_policy="abandon")
+    if run == 0:
+        await workflow.sleep(0)
+        workflow.continue_as_new(1)
+    try:
+        return await kid
+    except aion.WorkflowAlreadyExists as err:
+        return f"already exists: {err.workflow_id}"
+
+
+def test_a_later_run_reusing_a_running_childs_id_fails_its_start(make_engine):
+    engine = make_engine([reuses_its_childs_id, child_until_told])
+    parent = engine.start(reuses_its_childs_id, 0, id="reuses-child-id")
+    assert parent.result(timeout=30) == "already exists: kept-kid"
+    kid = engine.get_handle("kept-kid")  # the first run's child, abandoned: it runs on, untouched
+    assert kid.describe().status == "running"
+    kid.signal("go", "still mine")
+    assert kid.result(timeout=30) == "still mine"
+
+
+@workflow.defn
+async def reuses_a_finished_childs_id(run: int) -> str:
+    kid = workflow.start_child(child_until_told, id="finished-kid-of-run-0")
+    if run == 0:
+        await workflow.receive("continue")  # by now the child has finished
+        workflow.continue_as_new(1)
+    try:
+        return await kid
+    except aion.WorkflowAlreadyExists as err:
+        return f"already exists: {err.workflow_id}"
+
+
+def test_a_later_run_reusing_a_finished_childs_id_does_not_get_its_result(make_engine):
+    engine = make_engine([reuses_a_finished_childs_id, child_until_told])
+    parent = engine.start(reuses_a_finished_childs_id, 0, id="reuses-finished-child-id")
+    kid = wait_for(lambda: _handle(engine, "finished-kid-of-run-0"), "the first run's child to start")
+    kid.signal("go", "for run 0")
+    assert kid.result(timeout=30) == "for run 0"
+    parent.signal("continue")
+    assert parent.result(timeout=30) == "already exists: finished-kid-of-run-0"
