@@ -35,7 +35,7 @@ class HandedOver:
     """What a run that continued as new still owns until its end is committed, then ends.
 
     The next run begins as soon as the hand-over is applied (so its first commands join the
-    same commit), and reuses the old run's ids (activity 1, timer "1:t", a child id): what the
+    same commit), and reuses the old run's ids (activity 1, timer "1", a child id): what the
     old run owned is kept apart here, not in the book the new run fills.
     """
 
@@ -132,8 +132,9 @@ class WorkflowActor(SupervisedActivities, Actor):
     def _hand_over(self, run_id: str) -> None:
         """The run continued as new: keep what it owns apart, to end it once that is committed.
 
-        Its timers come off the heap now, before the next run has recorded anything: its arms
-        follow, from this same actor, and so cannot be overtaken by this disarm.
+        Its timers come off the heap now, before the next run has recorded anything: the next
+        run's arms follow only after a round trip through the Recorder and a commit, so they
+        land after this disarm, not under it (the next run reuses the timer ids).
         """
         attempts = []
         for activity in self.activities.values():
