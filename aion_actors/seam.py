@@ -54,8 +54,13 @@ class EngineHandle(Protocol):
         fails with `WorkflowNotFound` / `NotRunning` and nothing recorded.
         """
 
-    def spawn_child_workflow(self, parent_id: str, child_id: str, workflow_type: str, input: Payload) -> None:
-        """Start a child under the id already recorded in the parent's ChildWorkflowStarted."""
+    def spawn_child_workflow(self, parent_id: str, child_id: str, workflow_type: str, input: Payload,
+                             parent_run_id: str | None = None) -> None:
+        """Start a child under the id already recorded in the parent's ChildWorkflowStarted.
+
+        `parent_run_id`: the parent's run that recorded it; another run of the parent using a
+        child id that is taken gets `ChildWorkflowStartFailed`, as any other workflow would.
+        """
 
     def terminate_linked_child_workflow(self, parent_id: str, child_id: str, reason: str) -> None:
         """Cancel a child the parent no longer waits for (its close policy says so)."""
@@ -98,7 +103,7 @@ class RecordingEngineHandle:
         self.calls.append(("deliver_workflow_message", workflow_id, message))
         return self._done(workflow_id)
 
-    def spawn_child_workflow(self, parent_id, child_id, workflow_type, input):
+    def spawn_child_workflow(self, parent_id, child_id, workflow_type, input, parent_run_id=None):
         self.calls.append(("spawn_child_workflow", parent_id, child_id, workflow_type, input))
 
     def terminate_linked_child_workflow(self, parent_id, child_id, reason):

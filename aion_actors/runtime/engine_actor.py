@@ -18,8 +18,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from thespian.actors import Actor, ChildActorExited
 
@@ -48,6 +49,18 @@ RESIDENT, NON_RESIDENT, TERMINAL, UNKNOWN = (Residency.RESIDENT, Residency.NON_R
 
 def _nothing(recorder) -> None:
     """What a run made resident for its own sake (recovery, a child) does once its Recorder is up."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """A request waiting for its run to be made resident, with whom to answer if it never is."""
+
+    then: Then
+    corr: Any
+    reply_to: Any
+
+    def __call__(self, recorder) -> None:
+        self.then(recorder)
 
 
 class EngineActor(Actor):
@@ -141,6 +154,8 @@ class EngineActor(Actor):
             else:
                 then(run.recorder)
             return
+        if corr is not None:
+            then = _Asked(then, corr, reply_to)
         if self.book.is_waiting(workflow_id):
             self.book.wait_for_room(workflow_id, then)
             return
@@ -162,7 +177,13 @@ class EngineActor(Actor):
             return
         summary = self.context.store_summary(workflow_id)
         if summary is None or summary.closed_at is not None:
-            return  # ended (or vanished) while it waited for room
+            # Ended (another engine on the store ran it) or vanished while it waited for room:
+            # answer as if asked now, or a run awaiting its signal_external would wait until rebuilt.
+            error = WorkflowNotFound(workflow_id) if summary is None else NotRunning(workflow_id, summary.status)
+            for asked in waiting:
+                if isinstance(asked, _Asked):
+                    self._reply(asked.corr, False, error, asked.reply_to)
+            return
         self._new_recorder(workflow_id, summary.workflow_type, waiting)
 
     def _make_resident(self, workflow_id: str) -> None:
@@ -299,7 +320,8 @@ class EngineActor(Actor):
 
     def _spawn_child(self, msg: SpawnChild) -> None:
         where = self.residency(msg.child_workflow_id)
-        begin = BeginRun(ev.WorkflowStarted(msg.workflow_type, msg.input, parent_workflow_id=msg.parent_workflow_id))
+        begin = BeginRun(ev.WorkflowStarted(msg.workflow_type, msg.input, parent_workflow_id=msg.parent_workflow_id,
+                                            parent_run_id=msg.parent_run_id))
         if where == UNKNOWN and not self.book.is_waiting(msg.child_workflow_id):
             # Until it is admitted, deliveries for the child (a cancel from its parent) wait for it.
             self.book.wait_for_room(msg.child_workflow_id)
@@ -314,7 +336,8 @@ class EngineActor(Actor):
         elif where == TERMINAL:
             history = self.context.read_history(msg.child_workflow_id)
             started = next(e.event for e in reversed(history) if isinstance(e.event, ev.WorkflowStarted))
-            if started.parent_workflow_id == msg.parent_workflow_id:
+            if (started.parent_workflow_id, started.parent_run_id) in (
+                    (msg.parent_workflow_id, None), (msg.parent_workflow_id, msg.parent_run_id)):
                 # The child ended while its parent was down: give the parent the recorded outcome now.
                 self._tell_parent(msg.parent_workflow_id, msg.child_workflow_id, history[-1].event)
             else:

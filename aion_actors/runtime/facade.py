@@ -43,8 +43,9 @@ class ActorEngineHandle:
             return _resolved()
         return self._ask(lambda corr: DeliverToWorkflow(corr, workflow_id, message))
 
-    def spawn_child_workflow(self, parent_id: str, child_id: str, workflow_type: str, input: Payload) -> None:
-        self._tell(SpawnChild(parent_id, child_id, workflow_type, input))
+    def spawn_child_workflow(self, parent_id: str, child_id: str, workflow_type: str, input: Payload,
+                             parent_run_id: str | None = None) -> None:
+        self._tell(SpawnChild(parent_id, child_id, workflow_type, input, parent_run_id))
 
     def terminate_linked_child_workflow(self, parent_id: str, child_id: str, reason: str) -> None:
         self._tell(DeliverToWorkflow(None, child_id, ev.WorkflowCancelRequested(reason, parent_id)))

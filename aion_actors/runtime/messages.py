@@ -275,6 +275,7 @@ class SpawnChild:
     child_workflow_id: str
     workflow_type: str
     input: Payload
+    parent_run_id: str | None = None  # the parent's run that recorded the child: the id is its, not its later runs'
 
 
 # -- residency ---------------------------------------------------------------------

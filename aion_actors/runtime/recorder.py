@@ -89,6 +89,7 @@ class Recorder(RunSupervision, LinkedActor):
         self.open_timers: set[str] = set()
         self.open_children: dict[str, str] = {}
         self.parent_workflow_id: str | None = None
+        self.parent_run_id: str | None = None  # None: started by a parent that did not record its run
         self.fenced = False
         self.pending: dict[int, InFlight] = {}
         self.next_token = 0
@@ -128,8 +129,9 @@ class Recorder(RunSupervision, LinkedActor):
         parent_id = msg.start.parent_workflow_id
         if self.last_seq and parent_id is not None:
             # A parent spawning its child: the run here is that child (re-spawned after a crash of
-            # the parent, spawning is idempotent), or another's under the same id, which it must not get.
-            if parent_id != self.parent_workflow_id:
+            # the parent, spawning is idempotent), or another's under the same id, which it must not get
+            # (a later run of the same parent is another: the id stays taken while the child lives).
+            if parent_id != self.parent_workflow_id or self.parent_run_id not in (None, msg.start.parent_run_id):
                 self._child_start_failed(parent_id)
             return
         if self.last_seq:  # the id is taken (by a run that is not resident here)
@@ -203,6 +205,7 @@ class Recorder(RunSupervision, LinkedActor):
             self.cancel_requested = False
             self.workflow_type = e.workflow_type
             self.parent_workflow_id = e.parent_workflow_id
+            self.parent_run_id = e.parent_run_id
             self.open_timers.clear()
         elif isinstance(e, ev.WorkflowCancelRequested):
             self.cancel_requested = True

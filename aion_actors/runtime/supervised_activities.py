@@ -54,7 +54,8 @@ class SupervisedActivities:
 
     # -- the book, kept from history (replay and live alike) -----------------
 
-    def _observe_activity(self, e: ev.Event) -> None:
+    def _observe_activity(self, event: ev.HistoryEvent) -> None:
+        e = event.event
         if isinstance(e, ev.ActivityScheduled):
             self.activities[e.activity_id] = Activity(e.activity_type, e.input,
                                                       RetryPolicy.from_dict(e.options.get("retry")), e.options)
@@ -78,7 +79,7 @@ class SupervisedActivities:
             self._disarm_deadlines(activity)
             del self.activities[e.activity_id]
             if activity.actor is not None:  # still running: stop it once this outcome is committed
-                self.stopping[e.activity_id] = activity.actor
+                self.stopping[(event.run_id, e.activity_id)] = activity.actor
                 activity.actor = None
 
     def _observe_timer(self, e: ev.Event) -> None:
@@ -163,9 +164,13 @@ class SupervisedActivities:
                                              activity.input, attempt, activity.heartbeat,
                                              activity.options.get("heartbeat_timeout")))
 
-    def _stop_stopped(self, e: ev.Event) -> None:
-        """An outcome that ends a running attempt is committed: tell the attempt to stop."""
-        actor = self.stopping.pop(e.activity_id, None)
+    def _stop_stopped(self, event: ev.HistoryEvent) -> None:
+        """An outcome that ends a running attempt is committed: tell the attempt to stop.
+
+        Keyed by run too: a run that continued as new and the next one reuse activity ids.
+        """
+        e = event.event
+        actor = self.stopping.pop((event.run_id, e.activity_id), None)
         if actor is not None:
             reason = e.reason if isinstance(e, ev.ActivityCancelled) else str(e.failure)
             self.send(actor, CancelAttempt(reason or "cancelled by the workflow"))
@@ -184,9 +189,18 @@ class SupervisedActivities:
 
     # -- what attempts report ----------------------------------------------------
 
+    def _code_ended(self) -> bool:
+        """The run's code ended (returned, failed, continued as new), its end maybe not applied yet.
+
+        Nothing more is recorded for its activities then: after a continue-as-new the Recorder
+        would give it the next run's id, and the next run reuses the activity ids. Attempts
+        still running are stopped when the end is committed.
+        """
+        return self.instance is None or self.instance.finished
+
     def _attempt_done(self, msg: AttemptDone, sender) -> None:
         activity = self.activities.get(msg.activity_id)
-        if activity is None or activity.actor is None or activity.attempt != msg.attempt:
+        if activity is None or activity.actor is None or activity.attempt != msg.attempt or self._code_ended():
             return  # cancelled, timed out or stale: its result is not recorded
         if msg.worker_died:
             self._attempt_process_died(msg.activity_id, activity)
@@ -215,7 +229,7 @@ class SupervisedActivities:
 
     def _heartbeat(self, msg: Heartbeat, sender) -> None:
         activity = self.activities.get(msg.activity_id)
-        if activity is None or activity.actor is None or activity.attempt != msg.attempt:
+        if activity is None or activity.actor is None or activity.attempt != msg.attempt or self._code_ended():
             return
         now = time.monotonic()
         activity.last_beat = now
@@ -234,7 +248,7 @@ class SupervisedActivities:
 
     def _activity_timer_fired(self, timer: dl.ActivityTimer) -> None:
         activity = self.activities.get(timer.activity_id)
-        if activity is None:
+        if activity is None or self._code_ended():
             return
         if timer.kind == dl.RETRY:
             self._record(ev.ActivityStarted(timer.activity_id, activity.attempt + 1))
@@ -246,7 +260,7 @@ class SupervisedActivities:
         timer = dl.parse(msg.timer_id)
         activity = self.activities.get(timer.activity_id)
         if activity is None or activity.actor is None or activity.attempt != timer.attempt \
-                or msg.timer_id not in activity.deadlines:
+                or msg.timer_id not in activity.deadlines or self._code_ended():
             return  # that attempt is over
         activity.deadlines.discard(msg.timer_id)
         if timer.kind == dl.HEARTBEAT:
@@ -261,7 +275,7 @@ class SupervisedActivities:
     def _timed_out(self, activity_id: int, activity: Activity, timer: dl.ActivityTimer) -> None:
         failure = dl.timeout_failure(timer, activity.options)
         if activity.actor is not None:
-            self.stopping[activity_id] = activity.actor
+            self.stopping[(self.instance.info.run_id, activity_id)] = activity.actor
             activity.actor = None
         activity.fired = None
         self._record(*self._outcome_events(activity_id, activity, activity.attempt, failure))

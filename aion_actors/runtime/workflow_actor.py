@@ -11,6 +11,7 @@ event of its history.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from thespian.actors import Actor, ActorExitRequest, ChildActorExited
 
@@ -29,13 +30,26 @@ from .supervised_activities import Activity, SupervisedActivities
 log = logging.getLogger("aion_actors.workflow_actor")
 
 
+@dataclass(slots=True)
+class HandedOver:
+    """What a run that continued as new still owns until its end is committed, then ends.
+
+    The next run begins as soon as the hand-over is applied (so its first commands join the
+    same commit), and reuses the old run's ids (activity 1, timer "1", a child id): what the
+    old run owned is kept apart here, not in the book the new run fills.
+    """
+
+    children: dict[str, str]  # its open child id -> parent close policy
+    attempts: list            # the actors of its attempts still running
+
+
 class WorkflowActor(SupervisedActivities, Actor):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.instance: WorkflowInstance | None = None
         self.activities: dict[int, Activity] = {}
-        self.stopping: dict[int, object] = {}  # activity id -> the actor of an attempt to stop at commit
-        self.previous_run_attempts: list = []  # attempts of a run that continued as new, to stop at commit
+        self.stopping: dict[tuple[str, int], object] = {}  # (run id, activity id) -> an attempt to stop at commit
+        self.handed_over: dict[str, HandedOver] = {}  # by run id: runs that continued as new, until committed
         self.children: dict[str, str] = {}  # open child id -> parent close policy
         self.signals_out: dict[int, ev.SignalSent] = {}  # sent by this run, their outcome not recorded yet
         self.paused = False                  # paused runs record, but dispatch no activity
@@ -93,11 +107,9 @@ class WorkflowActor(SupervisedActivities, Actor):
         definition = self.context.registry.workflow(start.workflow_type)
         info = WorkflowInfo(self.workflow_id, started.run_id, start.workflow_type,
                             start.parent_workflow_id, run_number)
+        if self.instance is not None:
+            self._hand_over(self.instance.info.run_id)
         self.instance = WorkflowInstance(definition, info, start.input, started.recorded_at, self.context.registry)
-        for activity in self.activities.values():  # the last run's live attempts: stopped at commit
-            if activity.actor is not None:
-                self._disarm_deadlines(activity)
-                self.previous_run_attempts.append(activity.actor)
         self.activities.clear()
         self.children.clear()
         self.signals_out.clear()
@@ -117,6 +129,21 @@ class WorkflowActor(SupervisedActivities, Actor):
             for sent in self.signals_out.values():  # sent, maybe not delivered: at-least-once
                 self._send_signal(sent)
 
+    def _hand_over(self, run_id: str) -> None:
+        """The run continued as new: keep what it owns apart, to end it once that is committed.
+
+        Its timers come off the heap now, before the next run has recorded anything: the next
+        run's arms follow only after a round trip through the Recorder and a commit, so they
+        land after this disarm, not under it (the next run reuses the timer ids).
+        """
+        attempts = []
+        for activity in self.activities.values():
+            if activity.actor is not None:
+                self._disarm_deadlines(activity)
+                attempts.append(activity.actor)
+        self.handed_over[run_id] = HandedOver(dict(self.children), attempts)
+        self.seam.disarm_timer(self.workflow_id, None)
+
     def _respawn_open_children(self, replay: list[ev.HistoryEvent]) -> None:
         """Repair a crash between recording a child and spawning it (spawning is idempotent)."""
         started = {e.event.child_workflow_id: e.event for e in replay if isinstance(e.event, ev.ChildWorkflowStarted)}
@@ -124,12 +151,13 @@ class WorkflowActor(SupervisedActivities, Actor):
             if isinstance(e.event, ev.CHILD_OUTCOMES):
                 started.pop(e.event.child_workflow_id, None)
         for child in started.values():
-            self.seam.spawn_child_workflow(self.workflow_id, child.child_workflow_id, child.workflow_type, child.input)
+            self.seam.spawn_child_workflow(self.workflow_id, child.child_workflow_id, child.workflow_type, child.input,
+                                           self.instance.info.run_id)
 
     def _observe(self, event: ev.HistoryEvent) -> None:
         """Keep the engine's own book of activities while replaying (attempts, heartbeats)."""
         e = event.event
-        self._observe_activity(e)
+        self._observe_activity(event)
         if isinstance(e, (ev.WorkflowPaused, ev.WorkflowResumed)):
             self.paused = isinstance(e, ev.WorkflowPaused)
         elif isinstance(e, ev.ChildWorkflowStarted):
@@ -204,10 +232,15 @@ class WorkflowActor(SupervisedActivities, Actor):
         self._act_on_committed()
 
     def _act_on_committed(self) -> None:
+        """Act on committed Records strictly in token order (the order they were appended in).
+
+        Committed messages may be delivered out of order; acting on a later Record first would
+        let, say, the next run's timer be armed before the hand-over that ends the last run.
+        """
         for token in sorted(self.committed):
             events = self.in_flight.get(token)
-            if events is None or (events and events[-1].seq > self.applied_seq):
-                continue  # committed before its Recorded arrived, or not applied yet
+            if events is None or (events and events[-1].seq > self.applied_seq) or token != min(self.in_flight):
+                return  # committed before its Recorded arrived, not applied yet, or an earlier one waits
             self.committed.discard(token)
             del self.in_flight[token]
             for event in events:
@@ -249,13 +282,17 @@ class WorkflowActor(SupervisedActivities, Actor):
         elif isinstance(e, ev.TimerCancelled):
             self.seam.disarm_timer(self.workflow_id, e.timer_id)
         elif isinstance(e, (ev.ActivityCancelled, ev.ActivityFailed)):
-            self._stop_stopped(e)
+            self._stop_stopped(event)
         elif isinstance(e, ev.ChildWorkflowStarted):
-            self.seam.spawn_child_workflow(self.workflow_id, e.child_workflow_id, e.workflow_type, e.input)
+            self.seam.spawn_child_workflow(self.workflow_id, e.child_workflow_id, e.workflow_type, e.input,
+                                           event.run_id)
         elif isinstance(e, ev.SignalSent):
             self._send_signal(e)
-        elif isinstance(e, (ev.WorkflowCompleted, ev.WorkflowFailed, ev.WorkflowCancelled,
-                            ev.WorkflowContinuedAsNew)):
+        elif isinstance(e, ev.WorkflowContinuedAsNew):
+            ended = self.handed_over.pop(event.run_id, None)
+            if ended is not None:
+                self._end_owned(ended.children, ended.attempts, "the workflow run continued as new")
+        elif isinstance(e, (ev.WorkflowCompleted, ev.WorkflowFailed, ev.WorkflowCancelled)):
             self._run_ended()
 
     def _send_signal(self, sent: ev.SignalSent) -> None:
@@ -282,13 +319,16 @@ class WorkflowActor(SupervisedActivities, Actor):
     def _run_ended(self) -> None:
         """Whatever ended the run (its code, or a terminate): nothing of it may go on running."""
         self.seam.disarm_timer(self.workflow_id, None)
-        for activity in self.activities.values():
-            self._terminate_attempt(activity, "the workflow run ended")
-        for actor in self.previous_run_attempts:
-            self.send(actor, CancelAttempt("the workflow run continued as new"))
-        self.previous_run_attempts.clear()
-        for child_id, policy in self.children.items():
-            if policy != "abandon":  # links: a parent that ends takes its children down
+        attempts = [activity.actor for activity in self.activities.values() if activity.actor is not None]
+        self._end_owned(self.children, attempts, "the workflow run ended")
+
+    def _end_owned(self, children: dict[str, str], attempts: list, reason: str) -> None:
+        """A run ended (or continued as new, as Temporal's parent close policy also applies then):
+        its attempts stop, and its linked children are taken down with it."""
+        for actor in attempts:
+            self.send(actor, CancelAttempt(reason))
+        for child_id, policy in children.items():
+            if policy != "abandon":
                 self.seam.terminate_linked_child_workflow(self.workflow_id, child_id,
                                                           f"parent {self.workflow_id!r} ended")
 

@@ -322,3 +322,36 @@ def test_a_parent_ending_never_takes_down_another_workflows_child_of_the_same_id
     assert engine.start(starts_held_id_and_leaves, "kept-kid", id="leaver").result(timeout=60) == "left"
     engine.get_handle("kept-kid").signal("finish", "still mine")
     assert first.result(timeout=60) == "still mine"
+
+
+# -- a signal waiting for room whose target closes meanwhile -----------------------------------------
+# A delivery to a non-resident run waits for room; if the run ends meanwhile (another engine on the
+# store ran it to its end), the sender's `await workflow.signal_external(...)` must still be answered.
+
+
+def test_a_signal_waiting_for_room_is_answered_not_running_when_its_target_closed_meanwhile():
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from aion_actors import events as ev
+    from aion_actors.converter import encode_value
+    from aion_actors.runtime.engine_actor import EngineActor
+    from aion_actors.runtime.messages import ClientReply, DeliverToWorkflow
+    from aion_actors.runtime.residency import ResidencyBook
+
+    summaries = {"target": SimpleNamespace(workflow_type="t", status="running", closed_at=None)}
+    engine = EngineActor()
+    sent = []
+    engine.send = lambda to, msg: sent.append((to, msg))
+    engine.context = SimpleNamespace(store_summary=summaries.get)
+    engine.book = ResidencyBook(max_resident=0, idle_timeout=3600)  # no room: the delivery waits
+    corr = ("signal", "the sender's run", 1)
+    engine._deliver(DeliverToWorkflow(corr, "target", ev.SignalReceived("hi", encode_value(None)), "sender"))
+    assert sent == []
+    summaries["target"] = SimpleNamespace(workflow_type="t", status="completed",
+                                          closed_at=datetime.now(timezone.utc))
+    engine.book.max_resident = 1  # room: the target's admission runs, and finds it closed
+    engine._admit_queued()
+    [(to, reply)] = sent
+    assert to == "sender" and isinstance(reply, ClientReply) and reply.corr == corr and not reply.ok
+    assert isinstance(reply.value, aion.NotRunning) and reply.value.status == "completed"
