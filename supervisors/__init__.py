@@ -36,7 +36,8 @@ handlers started on demand (simple_one_for_one)::
 
 The pieces: `spec` (plain data; `check_childspecs` validates a list of
 child specs), `messages` (the requests, replies, links and monitors),
-`links` (`LinkedActor`: exit reasons, links, monitors), `supervisor`
+`links` (`LinkedActor`: exit reasons, links, monitors; `ProcessWatcher`:
+the death watch alone, for a plain Thespian Actor), `supervisor`
 (`Supervisor`). Modules and names with a leading underscore are private:
 restart rules as pure functions (`_decisions`), the supervisor's child
 table and jobs, the supervisor ↔ child protocol.
@@ -49,7 +50,7 @@ an abnormal exit; a process that dies without telling is reason "killed"
 """
 
 from ._decisions import KILLED, NORMAL, SHUTDOWN, RestartIntensity
-from .links import LinkedActor
+from .links import LinkedActor, ProcessWatcher
 from .messages import (ERRORS, ChildCount, ChildStatus, Children, Configure, Configured, CountChildren,
                        DeleteChild, Deleted, Demonitor, Down, ExitSignal, GetChildSpec, Link, Monitor,
                        RestartChild, Shutdown, StartChild, Started, SupervisorError, TerminateChild,
@@ -61,6 +62,8 @@ from .supervisor import MAX_INTENSITY, Supervisor
 __all__ = [
     # the behaviours
     "Supervisor", "LinkedActor",
+    # a plain Thespian Actor's watch over its children's processes (LinkedActor has it built in)
+    "ProcessWatcher",
     # specs and their vocabulary
     "ChildSpec", "Start", "SupervisorSpec", "SpecError", "check_childspecs",
     "STRATEGIES", "RESTART_TYPES", "AUTO_SHUTDOWN", "CHILD_TYPES",

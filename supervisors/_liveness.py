@@ -5,7 +5,8 @@ multiprocTCPBase when several children die at once (FACTS.md), and never
 sent on multiprocQueueBase. `PidWatch` holds a pidfd per watched process
 (Linux >= 5.3: it turns readable when the process ends, even once reaped,
 and never names a reused pid); without pidfds it falls back to asking the
-kernel whether the pid still runs.
+kernel whether the pid still runs. `ProcessWatcher` (public, re-exported by
+`links`) is the actor side: it arms the sweeps and sends the notices.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 import os
 import select
 from collections import deque
+from dataclasses import dataclass
 from typing import Any, Optional
+
+from thespian.actors import ChildActorExited, WakeupMessage
 
 
 class PidWatch:
@@ -67,7 +71,7 @@ class PidWatch:
 
 
 class DeathWatch:
-    """A `LinkedActor`'s bookkeeping for `watch_process`: which children to check,
+    """A `ProcessWatcher`'s bookkeeping for `watch_process`: which children to check,
     and which deaths were already delivered (so each is delivered once)."""
 
     def __init__(self) -> None:
@@ -101,6 +105,64 @@ class DeathWatch:
             return False
         self.sweeping = True
         return True
+
+
+@dataclass(frozen=True, slots=True)
+class _LivenessSweep:
+    """Wakeup payload: time to check that the watched child processes still live."""
+
+
+class ProcessWatcher:
+    """Mixin for any Thespian `Actor`: hear of a child's death even when Thespian does not tell.
+
+    ``class Parent(ProcessWatcher, Actor)`` calls ``self.watch_process(child,
+    pid)`` once it knows the process its child runs in, and begins its
+    ``receiveMessage`` with ``if self.watch_consumes(msg): return``. The
+    child's death then arrives as a `ChildActorExited(child)` at most
+    `liveness_check` seconds after its process ended, exactly once. An actor
+    that never calls `watch_process` pays one attribute test per message.
+
+    Attributes:
+        liveness_check: seconds between two checks of the watched processes.
+    """
+
+    liveness_check = 0.25
+    _watched_deaths: DeathWatch | None = None  # made by watch_process: most actors never need one
+
+    def watch_process(self, child: Any, pid: int) -> None:
+        """Report the death of child actor `child`, running as process `pid`,
+        even if Thespian does not (see the class docstring).
+
+        Watch `child` under the address its own messages came from (their
+        sender): the one `createActor` returned may be a local stand-in that
+        the notice this actor sends itself cannot carry. Only for actors in
+        other processes.
+        """
+        if self._watched_deaths is None:
+            self._watched_deaths = DeathWatch()
+        if self._watched_deaths.add(child, pid):
+            self.wakeupAfter(self.liveness_check, _LivenessSweep())
+
+    def watch_consumes(self, msg: Any) -> bool:
+        """Whether `msg` was the watch's own business (a check, or the second
+        notice of one death); the actor must then not handle it."""
+        if self._watched_deaths is None:
+            return False
+        if isinstance(msg, ChildActorExited):
+            return not self._watched_deaths.first_notice(msg.childAddress)
+        if isinstance(msg, WakeupMessage) and isinstance(msg.payload, _LivenessSweep):
+            self._sweep_watched()
+            return True
+        return False
+
+    def _sweep_watched(self) -> None:
+        dead, again = self._watched_deaths.sweep()
+        for child in dead:
+            # Through Thespian, not straight to the handler: it must forget the child
+            # too, or a LinkedActor's own exit would wait for it forever.
+            self.send(self.myAddress, ChildActorExited(child))
+        if again:
+            self.wakeupAfter(self.liveness_check, _LivenessSweep())
 
 
 def drop_address(addresses: list, address: Any) -> bool:

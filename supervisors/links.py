@@ -28,7 +28,8 @@ parent):
   multiprocQueueBase): ``self.watch_process(child, pid)`` makes the actor
   check every `liveness_check` seconds that the child's process still runs,
   and deliver a `ChildActorExited` of its own when it does not (once: the
-  late Thespian notice, if any, is dropped).
+  late Thespian notice, if any, is dropped). A plain Thespian `Actor` gets
+  the same watch from the `ProcessWatcher` mixin.
 - ``self.ignore()``, while handling the init message of a supervised actor,
   declines to start (OTP's ``ignore`` from a start function): the
   supervisor carries on without it and does not restart it.
@@ -62,7 +63,7 @@ from typing import Any
 from thespian.actors import Actor, ActorExitRequest, ChildActorExited, WakeupMessage
 
 from ._decisions import IGNORE, KILLED, NORMAL, SHUTDOWN
-from ._liveness import DeathWatch, drop_address
+from ._liveness import ProcessWatcher, drop_address
 from ._protocol import ChildReady, Exit, Supervised
 from .messages import Demonitor, Down, ExitSignal, Link, Monitor, Shutdown, Unlink
 
@@ -79,12 +80,7 @@ class _OrphanCheck:
     """Wakeup payload: time to check that the supervisor's process still lives."""
 
 
-@dataclass(frozen=True, slots=True)
-class _LivenessSweep:
-    """Wakeup payload: time to check that the watched child processes still live."""
-
-
-class LinkedActor(Actor):
+class LinkedActor(ProcessWatcher, Actor):
     """Base class for supervised children and for actors using links or monitors.
 
     Class attributes (override in subclasses):
@@ -103,7 +99,7 @@ class LinkedActor(Actor):
             Thespian tells its children nothing), end with reason
             "orphaned". None turns the check off.
         liveness_check: seconds between two checks of the processes given
-            to `watch_process`.
+            to `watch_process` (see `ProcessWatcher`).
 
     Attributes:
         supervisor: the supervisor's address, once `Supervised` arrived.
@@ -115,7 +111,6 @@ class LinkedActor(Actor):
     crash_on_exception = True
     exit_grace = 2.0
     orphan_check = 1.0
-    liveness_check = 0.25
     _ready_after_children = False  # a Supervisor answers ChildReady itself, later
 
     # message type -> handler name; subclasses extend it (see Supervisor)
@@ -137,7 +132,6 @@ class LinkedActor(Actor):
         self._refs = itertools.count(1)
         self._initializing = False  # handling the init message: ignore() is allowed
         self._ready_sent = False
-        self._deaths: DeathWatch | None = None  # made by watch_process: most actors never need one
 
     # -- the callbacks ------------------------------------------------------------------
 
@@ -180,19 +174,6 @@ class LinkedActor(Actor):
                                "call exit('normal') to end a started actor")
         self.exit(IGNORE)
 
-    def watch_process(self, child: Any, pid: int) -> None:
-        """Report the death of child actor `child`, running as process `pid`,
-        even if Thespian does not (see the module docstring).
-
-        A `ChildActorExited(child)` reaches `receive` (and links and monitors
-        of `child` hear reason "killed") at most `liveness_check` seconds
-        after the process ended. Only for actors in other processes.
-        """
-        if self._deaths is None:
-            self._deaths = DeathWatch()
-        if self._deaths.add(child, pid):
-            self.wakeupAfter(self.liveness_check, _LivenessSweep())
-
     def link(self, other: Any) -> None:
         """Link this actor and `other` both ways."""
         if not self._has(self._links, other):
@@ -220,22 +201,8 @@ class LinkedActor(Actor):
     # -- dispatch -----------------------------------------------------------------------
 
     def receiveMessage(self, msg: Any, sender: Any) -> None:
-        if self._deaths is not None:
-            if isinstance(msg, ChildActorExited) and not self._deaths.first_notice(msg.childAddress):
-                return  # the second notice of one death (ours, then Thespian's, or back)
-            if isinstance(msg, WakeupMessage) and isinstance(msg.payload, _LivenessSweep):
-                self._sweep()
-                return
-        self._dispatch(msg, sender)
-
-    def _sweep(self) -> None:
-        dead, again = self._deaths.sweep()
-        for child in dead:
-            # Through Thespian, not straight to _dispatch: it must forget the
-            # child too, or this actor's own exit would wait for it forever.
-            self.send(self.myAddress, ChildActorExited(child))
-        if again:
-            self.wakeupAfter(self.liveness_check, _LivenessSweep())
+        if not self.watch_consumes(msg):
+            self._dispatch(msg, sender)
 
     def _dispatch(self, msg: Any, sender: Any) -> None:
         handler = self._PROTOCOL.get(type(msg))

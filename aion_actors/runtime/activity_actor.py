@@ -22,6 +22,7 @@ from thespian.actors import Actor, ActorExitRequest, WakeupMessage
 
 from .activities import InlineActivityRunner, RunningAttempt, attempt_key
 from .messages import AttemptDone, CancelAttempt, Heartbeat, RunAttempt
+from .process_watch import tell_parent_my_process
 
 # Polling the attempt's thread: quick at first (short activities answer at once), then at most this often.
 _FIRST_POLL = 0.001
@@ -37,7 +38,9 @@ class ActivityActor(Actor):
     def receiveMessage(self, msg, sender):
         if isinstance(msg, RunAttempt):
             self.parent_run = sender
-            self.runner = msg.context.get().activities
+            context = msg.context.get()
+            tell_parent_my_process(self, sender, context)
+            self.runner = context.activities
             self.key = attempt_key(msg)
             if isinstance(self.runner, InlineActivityRunner):
                 self.running = self.runner.start(msg)

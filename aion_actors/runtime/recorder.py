@@ -28,6 +28,7 @@ from .deadlines import is_attempt_deadline
 from .messages import (AppendDone, AppendRequest, BeginRun, ClientReply, Committed, DeadlinePassed, DeliverToWorkflow,
                        Fenced, InitRecorder, Passivate, QueryWorkflow, Record, Recorded, RecorderUp,
                        Resolved, RunClosed, RunCrashed, RunIdle, RunQuery, TerminateActivity)
+from .process_watch import ProcessUp, watch_child_process
 from .run_supervision import ParkRun, RunSupervision
 
 log = logging.getLogger("aion_actors.recorder")
@@ -391,4 +392,5 @@ _HANDLERS = {
     Passivate: Recorder._passivate,
     RunIdle: Recorder._run_idle,
     ChildActorExited: Recorder._run_exited,
+    ProcessUp: watch_child_process,  # its run actor's, on the multi-process runtime
 }

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from thespian.actors import Actor, ActorExitRequest, ChildActorExited
 
+from supervisors import ProcessWatcher
+
 from .. import commands as cmd
 from .. import events as ev
 from ..errors import Failure, NonDeterminismError, NotRunning, QueryFailed, UnknownQuery, WorkflowNotFound
@@ -25,6 +27,7 @@ from .facade import ActorEngineHandle
 from .messages import (AttemptDone, CancelAttempt, ClientReply, Committed, DeadlinePassed, DeliverToWorkflow, Heartbeat,
                        InitWorkflow, Passivate, Record, Recorded, Resolved, RunCrashed, RunIdle, RunQuery,
                        TerminateActivity)
+from .process_watch import ProcessUp, tell_parent_my_process, watch_child_process
 from .supervised_activities import Activity, SupervisedActivities
 
 log = logging.getLogger("aion_actors.workflow_actor")
@@ -43,7 +46,7 @@ class HandedOver:
     attempts: list            # the actors of its attempts still running
 
 
-class WorkflowActor(SupervisedActivities, Actor):
+class WorkflowActor(SupervisedActivities, ProcessWatcher, Actor):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.instance: WorkflowInstance | None = None
@@ -62,6 +65,8 @@ class WorkflowActor(SupervisedActivities, Actor):
         self.broken = False
 
     def receiveMessage(self, msg, sender):
+        if self.watch_consumes(msg):  # its attempts' processes, on the multi-process runtime
+            return
         handler = _HANDLERS.get(type(msg))
         if handler is None:
             return
@@ -85,6 +90,7 @@ class WorkflowActor(SupervisedActivities, Actor):
         self.context = msg.context.get()
         self.workflow_id = msg.workflow_id
         self.recorder = msg.recorder
+        tell_parent_my_process(self, msg.recorder, self.context)
         self.engine = msg.engine
         self.seam = ActorEngineHandle(lambda message: self.send(msg.engine, message))
         history = list(msg.history)
@@ -383,6 +389,7 @@ _HANDLERS = {
     TerminateActivity: WorkflowActor._terminate,
     Passivate: WorkflowActor._passivate,
     ChildActorExited: WorkflowActor._child_exited,
+    ProcessUp: watch_child_process,
     RunQuery: WorkflowActor._query,
     ClientReply: WorkflowActor._signal_outcome,
     ActorExitRequest: WorkflowActor._exit,

@@ -11,7 +11,7 @@ import supervisors
 def test_public_names():
     """What users need to write supervision trees, and nothing else (helpers are private)."""
     assert sorted(supervisors.__all__) == sorted([
-        "Supervisor", "LinkedActor",
+        "Supervisor", "LinkedActor", "ProcessWatcher",
         "ChildSpec", "Start", "SupervisorSpec", "SpecError", "check_childspecs",
         "STRATEGIES", "RESTART_TYPES", "AUTO_SHUTDOWN", "CHILD_TYPES",
         "NORMAL", "SHUTDOWN", "KILLED", "MAX_INTENSITY",
