@@ -128,6 +128,10 @@ def plan(shards: int, alive: Iterable[Node], owners: Mapping[int, Node | None], 
       every shard ends owned by one live non-leaving node, and their
       counts differ by at most one.
     - Same inputs, same plan, whatever the order of `alive` or `owners`.
+      So a handoff still in progress (the owner is passivating; the view
+      still shows it as owner) is planned again as the same shards, never
+      as others beside it: a node ignores a release it is already doing,
+      and at most `max_moves` rebalance handoffs are ever in flight.
 
     Args:
         shards: the number of shards; shard numbers are ``0 .. shards-1``.
@@ -144,11 +148,12 @@ def plan(shards: int, alive: Iterable[Node], owners: Mapping[int, Node | None], 
     if max_moves < 1:
         raise InvalidArgument(f"max_moves must be at least 1 (got {max_moves!r}): with 0 a joining node "
                               "would never get its share")
-    bad = sorted(s for s in owners if not (isinstance(s, int) and 0 <= s < shards))
+    bad = sorted((s for s in owners if not (isinstance(s, int) and 0 <= s < shards)), key=str)
     if bad:
         raise InvalidArgument(f"shard numbers {bad} are out of range 0..{shards - 1}: the view was read "
                               "from a store with a different shard count")
-    alive, leaving = set(alive), set(leaving)
+    alive = set(alive)
+    leaving = set(leaving) & alive  # a leaving node that died is just dead: its shards are orphans
     active = alive - leaving
     owned: dict[Node, list[int]] = {n: [] for n in active}
     orphans: list[int] = []

@@ -140,6 +140,19 @@ def test_more_nodes_than_shards():
     assert plan(3, ["a", "b", "c", "d", "e"], balanced, max_moves=1).handoffs == ()
 
 
+def test_a_handoff_in_progress_is_planned_again_as_the_same_shards():
+    owners = owners_of(a=list(range(6)))
+    first = plan(6, ["a", "b"], owners, max_moves=1)
+    again = plan(6, ["a", "b"], owners, max_moves=1)  # a is still passivating shard 5: the view did not change
+    assert first.handoffs == again.handoffs == (Move(5, "a", "b"),)
+
+
+def test_a_leaving_node_that_died_is_dead_its_shards_are_acquired():
+    round_plan = plan(4, ["a"], owners_of(a=[0, 1], b=[2, 3]), max_moves=1, leaving=["b"])
+    assert round_plan.handoffs == ()
+    assert my_actions("a", round_plan) == ([2, 3], [])
+
+
 def test_no_live_node_leaves_orphans_unowned():
     round_plan = plan(2, [], owners_of(a=[0, 1]), max_moves=1)
     assert round_plan.acquisitions == (Move(0, "a", None), Move(1, "a", None))
@@ -188,6 +201,10 @@ def test_rounds_converge_to_one_live_owner_each_and_an_even_spread(view, max_mov
         assert all(m.target in alive for m in round_plan.acquisitions + round_plan.handoffs)
         assert all(m.source in alive for m in round_plan.handoffs)
         assert all(owners.get(m.shard) not in alive for m in round_plan.acquisitions)
+        held = counts(owners)
+        for move in round_plan.handoffs:  # only from a node over its target, only to one under it
+            assert held[move.source] > round_plan.targets[move.source]
+            assert held.get(move.target, 0) < round_plan.targets[move.target]
         if not round_plan.acquisitions and not round_plan.handoffs:
             break
         owners = apply(shards, owners, round_plan)
