@@ -1,0 +1,1 @@
+"""Tests of the cluster policies (pure functions, no processes)."""
