@@ -8,23 +8,29 @@ or ours> RETURNING token` of its row (created with the store): PostgreSQL's
 row lock makes a racing second `UPDATE` re-check that condition against the
 winner's row and match nothing, SQLite's `BEGIN IMMEDIATE` lets one writer
 in at a time; either way exactly one node gets a shard.
+
+On PostgreSQL an UPDATE of several lease rows (`renew`) may deadlock with an
+append's `FOR SHARE` of the same rows taken in another order; the database
+breaks it by failing one side, and both retry, as `append_batch` does.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Callable, ContextManager, Iterable
 
 from sqlalchemy import Connection, and_, case, literal_column, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from . import _sqlhooks as hooks
 from ._checks import check_node, check_shard, check_ttl, encode_info
 from ._sqlwrites import from_us
 from .errors import StoreError
 from .leases import DEFAULT_SHARDS, LeaseRow, NodeRow, ShardLeases
 from .schema import aion_meta, nodes, shard_leases
 
+_RETRIES = 5
 _CLOCKS = {
     "sqlite": "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
     "postgresql": "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000000 AS BIGINT)",
@@ -69,7 +75,19 @@ class SqlShardLeases(ShardLeases):
     def shard_count(self) -> int:
         return self._shards
 
-    def now(self):
+    def _write(self, action: str, stmt: Any) -> Any:
+        """Run one lease statement in its own write transaction; `(rowcount, rows)`."""
+        for attempt in range(_RETRIES):
+            try:
+                with self._tx(action, write=True) as conn:
+                    result = conn.execute(stmt)
+                    return result.rowcount, (result.all() if result.returns_rows else [])
+            except hooks.RetryableConflict:
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def now(self) -> datetime:
         with self._tx("reading the store's clock") as conn:
             return from_us(conn.execute(select(self._now_sql())).scalar_one())
 
@@ -80,8 +98,7 @@ class SqlShardLeases(ShardLeases):
         upsert = upsert.on_conflict_do_update(index_elements=["node_id"], set_={
             "info": upsert.excluded.info, "heartbeat_us": upsert.excluded.heartbeat_us,
             "beats": nodes.c.beats + 1})
-        with self._tx("recording a heartbeat", write=True) as conn:
-            conn.execute(upsert)
+        self._write("recording a heartbeat", upsert)
 
     def nodes(self, ttl: float) -> list[NodeRow]:
         check_ttl(ttl)
@@ -89,13 +106,14 @@ class SqlShardLeases(ShardLeases):
         with self._tx("listing nodes") as conn:
             rows = conn.execute(select(n.node_id, n.info, n.heartbeat_us, n.beats, self._now_sql())
                                 .order_by(n.node_id)).all()
-        limit = timedelta(seconds=ttl)
-        return [NodeRow(node_id, json.loads(info), from_us(at), beats, age, age <= limit)
-                for node_id, info, at, beats, now in rows for age in (timedelta(microseconds=now - at),)]
+        limit, found = timedelta(seconds=ttl), []
+        for node_id, info, at, beats, now in rows:
+            age = timedelta(microseconds=now - at)
+            found.append(NodeRow(node_id, json.loads(info), from_us(at), beats, age, age <= limit))
+        return found
 
     def forget_node(self, node_id: str) -> bool:
-        with self._tx("forgetting a node", write=True) as conn:
-            return conn.execute(nodes.delete().where(nodes.c.node_id == node_id)).rowcount == 1
+        return self._write("forgetting a node", nodes.delete().where(nodes.c.node_id == node_id))[0] == 1
 
     def acquire(self, shard: int, node_id: str, ttl: float) -> int | None:
         check_shard(shard, self._shards)
@@ -108,8 +126,8 @@ class SqlShardLeases(ShardLeases):
                 .values(token=case((ours, sl.token), else_=sl.token + 1), owner=node_id,
                         expires_us=now + int(ttl * 1_000_000))
                 .returning(sl.token))
-        with self._tx("acquiring a shard", write=True) as conn:
-            return conn.execute(stmt).scalar()
+        rows = self._write("acquiring a shard", stmt)[1]
+        return rows[0][0] if rows else None
 
     def renew(self, node_id: str, shards: Iterable[int], ttl: float) -> set[int]:
         check_node(node_id)
@@ -123,8 +141,7 @@ class SqlShardLeases(ShardLeases):
         stmt = (update(shard_leases)
                 .where(sl.shard.in_(wanted), sl.owner == node_id, sl.expires_us >= now)
                 .values(expires_us=now + int(ttl * 1_000_000)).returning(sl.shard))
-        with self._tx("renewing leases", write=True) as conn:
-            return set(conn.execute(stmt).scalars())
+        return {row[0] for row in self._write("renewing leases", stmt)[1]}
 
     def release(self, shard: int, node_id: str, token: int) -> bool:
         check_shard(shard, self._shards)
@@ -132,8 +149,7 @@ class SqlShardLeases(ShardLeases):
         sl = shard_leases.c
         stmt = (update(shard_leases).where(sl.shard == shard, sl.owner == node_id, sl.token == token)
                 .values(owner=None, expires_us=None))
-        with self._tx("releasing a shard", write=True) as conn:
-            return conn.execute(stmt).rowcount == 1
+        return self._write("releasing a shard", stmt)[0] == 1
 
     def leases(self) -> list[LeaseRow]:
         sl = shard_leases.c

@@ -166,6 +166,37 @@ class ShardLeasesConformance:
             store.append(current_wf, make_events(current_wf, 3, 1), 2, fence=(shard, 1))
         assert store.append(current_wf, make_events(current_wf, 3, 1), 2, fence=(shard, 2)) == 3
 
+    def test_once_a_new_owner_has_its_token_the_old_owner_writes_nothing_more(self, store: Any) -> None:
+        shard = 14
+        wf = self._in_shard(shard, 1)[0]
+        assert store.acquire(shard, "node-a", TTL) == 1
+        refusals: list[StaleFence] = []
+        written = threading.Semaphore(0)
+
+        def old_owner() -> None:  # appends as fast as it can until the store refuses it
+            seq, deadline = 0, time.monotonic() + 30
+            while time.monotonic() < deadline:
+                (outcome,) = store.append_batch([Append(wf, seq, make_events(wf, seq + 1, 1),
+                                                        RUNNING if seq == 0 else None, fence=(shard, 1))])
+                if outcome is not None:
+                    refusals.append(outcome)
+                    return
+                seq += 1
+                written.release()
+
+        writer = threading.Thread(target=old_owner)
+        writer.start()
+        try:
+            assert written.acquire(timeout=30)  # the old owner is writing
+            self.let_lapse(store, shard)
+            assert store.acquire(shard, "node-b", LONG) == 2
+            last = store.get_summary(wf).last_seq
+        finally:
+            writer.join(timeout=60)
+        assert [(r.token, r.current) for r in refusals] == [(1, 2)]
+        assert store.get_summary(wf).last_seq == last  # nothing of the old owner's after the takeover
+        assert [e.seq for e in store.read_history(wf)] == list(range(1, last + 1))
+
     def test_a_fence_of_a_shard_never_taken_is_stale(self, store: Any) -> None:
         wf = self._in_shard(11, 1)[0]
         (outcome,) = store.append_batch([Append(wf, 0, make_events(wf, 1, 1), RUNNING, fence=(11, 1))])

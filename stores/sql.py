@@ -12,6 +12,9 @@ A batch of appends is one transaction (group commit) built from a handful of
 set-based statements, so its cost grows with the rows written rather than
 with round trips:
 
+0. When appends carry fences, one `SELECT` reads their shards' tokens (PostgreSQL:
+   `FOR SHARE`, so a new owner's increment waits for our commit); a stale one is refused.
+
 1. Workflows created by the batch are inserted with `ON CONFLICT DO NOTHING
    RETURNING`; a row that comes back is ours, one that does not already existed.
 2. Every other touched workflow row is read under the writer's lock (SQLite:
@@ -121,7 +124,8 @@ class SqlStore(SqlRequestInbox, SqlShardLeases, EventStore):
             self._lock_many_sqlite = hooks.Prepared(locked.where(wf.workflow_id.in_(select(ids.c.value))), dialect)
         self._insert_events = hooks.Prepared(events.insert(), dialect)
         self._tokens = (select(shard_leases.c.shard, shard_leases.c.token)
-                        .where(shard_leases.c.shard.in_(bindparam("shards", expanding=True))).with_for_update(read=True))
+                        .where(shard_leases.c.shard.in_(bindparam("shards", expanding=True)))
+                        .order_by(shard_leases.c.shard).with_for_update(read=True))
         upsert = insert(timers)
         self._upsert_timer = hooks.Prepared(upsert.on_conflict_do_update(
             index_elements=["workflow_id", "timer_id"], set_={"fire_at_us": upsert.excluded.fire_at_us}), dialect)
