@@ -63,9 +63,10 @@ def init_shards(conn: Connection, requested: int | None, where: str) -> int:
 
 
 class SqlShardLeases(ShardLeases):
-    """The `ShardLeases` of `SqlStore`, given the store's `_tx(action, write=)`, `_shards` and `_engine`."""
+    """The `ShardLeases` of `SqlStore`, given the store's `_tx(action, write=)`, `_insert`, `_shards`, `_engine`."""
 
     _tx: Callable[..., ContextManager[Connection]]
+    _insert: Callable[..., Any]  # the dialect's INSERT with ON CONFLICT
     _shards: int
     _engine: Any
 
