@@ -1,7 +1,7 @@
 """Event stores: the contracts, an in-memory reference, and SQLAlchemy (SQLite, PostgreSQL).
 
 For a store user: `open_store(url)`, the records, the errors. For a store
-implementer: the two contracts (`EventStore`, `RequestInbox`) and their
+implementer: the three contracts (`EventStore`, `RequestInbox`, `ShardLeases`) and their
 conformance suites, abstract pytest cases to subclass (imported on first
 use, so that importing `stores` does not import pytest).
 """
@@ -20,21 +20,28 @@ from .base import (
     WorkflowState,
     WorkflowSummary,
 )
-from .errors import SequenceConflict, StoreError
+from .errors import SequenceConflict, StaleFence, StoreError
 from .inbox import Request, RequestInbox
+from .leases import DEFAULT_SHARDS, LeaseRow, NodeRow, ShardLeases, shard_of
 from .memory import InMemoryStore
 from .url import open_store
 
 __all__ = [
     "Append",
+    "DEFAULT_SHARDS",
     "EventStore",
     "EventStoreConformance",
     "InMemoryStore",
+    "LeaseRow",
+    "NodeRow",
     "Request",
     "RequestInbox",
     "RequestInboxConformance",
     "RunSummary",
     "SequenceConflict",
+    "ShardLeases",
+    "ShardLeasesConformance",
+    "StaleFence",
     "StoreError",
     "StoredEvent",
     "TimerRow",
@@ -42,9 +49,11 @@ __all__ = [
     "WorkflowState",
     "WorkflowSummary",
     "open_store",
+    "shard_of",
 ]
 
-_CONFORMANCE = {"EventStoreConformance": "conformance", "RequestInboxConformance": "conformance_requests"}
+_CONFORMANCE = {"EventStoreConformance": "conformance", "RequestInboxConformance": "conformance_requests",
+                "ShardLeasesConformance": "conformance_leases"}
 
 
 def __getattr__(name: str) -> Any:

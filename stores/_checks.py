@@ -6,11 +6,14 @@ what must be refused.
 
 from __future__ import annotations
 
+import json
 import zlib
 from datetime import datetime
+from typing import Iterable
 
 from .base import Append, StoredEvent
 from .errors import StoreError
+from .leases import shard_of
 
 
 def check_append(append: Append) -> None:
@@ -74,3 +77,44 @@ def check_claim(claimer: object, limit: object) -> None:
 def check_cutoff(created_before: object) -> None:
     if not isinstance(created_before, datetime) or created_before.tzinfo is None:
         raise StoreError(f"prune_requests needs a timezone-aware datetime, got {created_before!r}")
+
+
+def check_fences(appends: Iterable[Append], shards: int) -> None:
+    """A fence must name the workflow's own shard: anything else is a caller's bug, refused whole."""
+    for append in appends:
+        if append.fence is None:
+            continue
+        shard, token = append.fence
+        if type(shard) is not int or type(token) is not int or shard != shard_of(append.workflow_id, shards):
+            raise StoreError(f"append to workflow {append.workflow_id!r} has fence {append.fence!r}; a fence is "
+                             f"(shard_of(workflow_id, {shards}) = {shard_of(append.workflow_id, shards)}, token)")
+
+
+def check_node(node_id: object) -> None:
+    if not isinstance(node_id, str) or not node_id:
+        raise StoreError(f"a node id must be a non-empty string, got {node_id!r}")
+
+
+def check_ttl(ttl: object) -> None:
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+        raise StoreError(f"a lease ttl must be a positive number of seconds, got {ttl!r}")
+
+
+def check_shard(shard: object, shards: int) -> None:
+    if type(shard) is not int or not 0 <= shard < shards:
+        raise StoreError(f"shard must be an int in [0, {shards}), got {shard!r}")
+
+
+def encode_info(info: object) -> str:
+    """A node's `info` as the JSON text stores keep."""
+    try:
+        if not isinstance(info, dict):
+            raise TypeError(f"got {type(info).__name__}")
+        return json.dumps(info, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"a node's info must be a dict JSON can encode ({exc})") from exc
+
+
+def check_shard_count(shards: object) -> None:
+    if type(shards) is not int or shards < 1:
+        raise StoreError(f"shards must be an int >= 1, got {shards!r}")

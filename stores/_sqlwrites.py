@@ -75,6 +75,9 @@ class Writes(Protocol):
     def run(self, stmt: hooks.Prepared, rows: list[dict[str, Any]]) -> int | None:
         """Execute `stmt` once per row; the rows it matched, or None when the driver cannot tell."""
 
+    def tokens(self, shards: list[int]) -> dict[int, int]:
+        """The current fencing token of each of `shards`, stable until commit."""
+
 
 class CoreWrites:
     """`Writes` through a SQLAlchemy connection (PostgreSQL)."""
@@ -92,6 +95,10 @@ class CoreWrites:
     def run(self, stmt: hooks.Prepared, rows: list[dict[str, Any]]) -> int | None:
         result = stmt.run(self._conn, rows)
         return result.rowcount if self._conn.dialect.supports_sane_multi_rowcount else None
+
+    def tokens(self, shards: list[int]) -> dict[int, int]:
+        # FOR SHARE: an acquire's token increment (an UPDATE of the row) waits for our commit, and we for its.
+        return dict(self._conn.execute(self._s._tokens, {"shards": shards}).all())
 
 
 class SqliteWrites:
@@ -115,3 +122,7 @@ class SqliteWrites:
 
     def run(self, stmt: hooks.Prepared, rows: list[dict[str, Any]]) -> int | None:
         return self._cur.executemany(stmt.sql, [stmt.params(row) for row in rows]).rowcount
+
+    def tokens(self, shards: list[int]) -> dict[int, int]:
+        marks = ",".join("?" * len(shards))  # at most the store's shard count
+        return dict(self._cur.execute(f"SELECT shard, token FROM shard_leases WHERE shard IN ({marks})", shards))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 
-from .errors import SequenceConflict
+from .errors import SequenceConflict, StaleFence
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,9 @@ class Append:
     state: WorkflowState | None = None
     schedule_timers: tuple[TimerRow, ...] = ()
     cancel_timers: tuple[str, ...] = ()
+    # (shard, token): written only while the shard's fencing token is still `token`
+    # (`stores.leases.ShardLeases`); None writes regardless, as a one-node engine does.
+    fence: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +136,7 @@ class EventStore(abc.ABC):
     # -- writing ---------------------------------------------------------
 
     @abc.abstractmethod
-    def append_batch(self, appends: Sequence[Append]) -> list[SequenceConflict | None]:
+    def append_batch(self, appends: Sequence[Append]) -> list[SequenceConflict | StaleFence | None]:
         """Apply appends for many workflows, ideally in one transaction (group commit).
 
         Each `Append` is atomic: its events, its `state` and its timer changes
@@ -149,6 +152,13 @@ class EventStore(abc.ABC):
         workflow). Two writers racing on the same `expected_seq`, in threads
         or processes, get exactly one winner.
 
+        The fence rule (stores that also implement `ShardLeases`): an append
+        with `fence=(shard, token)` is written only when `token` is the
+        shard's current fencing token, read in the same transaction;
+        otherwise it is refused with `StaleFence(workflow_id, shard, token,
+        current)` before its `expected_seq` is looked at. An append without
+        a fence is not checked.
+
         On a written append the store: stores its events (seqs
         `expected_seq + 1, +2, ...`, 1-based and contiguous) so that reads
         return them equal, `recorded_at` in UTC and `data` as `bytes`; applies
@@ -163,26 +173,28 @@ class EventStore(abc.ABC):
 
         Returns:
             Per append, in order: `None` when it was written, or the
-            `SequenceConflict` that refused it.
+            `SequenceConflict` or `StaleFence` that refused it.
 
         Raises:
             StoreError: malformed input (events not numbered from
                 `expected_seq + 1`, events or timers of another workflow,
-                naive datetimes, no events, no `state` on create), before
+                naive datetimes, no events, no `state` on create, a fence
+                whose shard is not the workflow's `shard_of`), before
                 anything of the batch is written.
         """
 
     def append(self, workflow_id: str, events: Sequence[StoredEvent], expected_seq: int,
                state: WorkflowState | None = None, *, schedule_timers: Sequence[TimerRow] = (),
-               cancel_timers: Sequence[str] = ()) -> int:
+               cancel_timers: Sequence[str] = (), fence: tuple[int, int] | None = None) -> int:
         """Append one workflow's events atomically (a batch of one); return the new last seq.
 
         Raises:
             SequenceConflict: `expected_seq` is stale; nothing was written.
+            StaleFence: `fence` is stale; nothing was written.
             StoreError: as `append_batch`.
         """
         (outcome,) = self.append_batch([Append(workflow_id, expected_seq, tuple(events), state,
-                                               tuple(schedule_timers), tuple(cancel_timers))])
+                                               tuple(schedule_timers), tuple(cancel_timers), fence)])
         if outcome is not None:
             raise outcome
         return expected_seq + len(events)

@@ -31,3 +31,25 @@ class SequenceConflict(StoreError):
 
     def __reduce__(self):
         return (type(self), (self.workflow_id, self.expected, self.found))
+
+
+class StaleFence(StoreError):
+    """An append carried a fencing token its shard has moved past.
+
+    Another node took the shard over (or this one released it): the writer
+    is no longer its owner. Nothing of the refused append was written. Stop
+    serving the shard's workflows; do not retry.
+    """
+
+    def __init__(self, workflow_id: str, shard: int, token: int, current: int) -> None:
+        self.workflow_id = workflow_id
+        self.shard = shard
+        self.token = token
+        self.current = current
+        super().__init__(
+            f"append to workflow {workflow_id!r} refused: fencing token {token} of shard {shard} is stale "
+            f"(current {current}); another node owns the shard now, stop serving its workflows"
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.workflow_id, self.shard, self.token, self.current))

@@ -11,12 +11,15 @@ import itertools
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Callable, Sequence
 
-from ._checks import check_append, check_claim, check_cutoff, check_request, checksum, verify
+from ._checks import (check_append, check_claim, check_cutoff, check_fences, check_request, check_shard_count,
+                      checksum, verify)
+from ._memleases import MemoryLeases
 from .base import Append, EventStore, RunSummary, StoredEvent, TimerRow, WorkflowFilter, WorkflowSummary
-from .errors import SequenceConflict
+from .errors import SequenceConflict, StaleFence
 from .inbox import Request, RequestInbox
+from .leases import DEFAULT_SHARDS
 
 
 def _utc(moment: datetime) -> datetime:
@@ -38,11 +41,19 @@ class _Workflow:
                                self.closed_at, len(self.runs), len(self.events))
 
 
-class InMemoryStore(EventStore, RequestInbox):
-    """A process-local `EventStore` and `RequestInbox`; the reference the SQL store is tested against."""
+class InMemoryStore(EventStore, RequestInbox, MemoryLeases):
+    """A process-local `EventStore`, `RequestInbox` and `ShardLeases`; the reference the SQL store is tested against.
 
-    def __init__(self) -> None:
+    Args:
+        shards: the number of shards (`stores.leases.shard_of`).
+        clock: the store's clock for leases and heartbeats (aware UTC
+            datetimes); tests pass one they can move. Defaults to the system's.
+    """
+
+    def __init__(self, *, shards: int = DEFAULT_SHARDS, clock: Callable[[], datetime] | None = None) -> None:
+        check_shard_count(shards)
         self._lock = threading.Lock()
+        self._init_leases(shards, clock)
         self._workflows: dict[str, _Workflow] = {}  # insertion order is creation order
         self._timers: dict[tuple[str, str], datetime] = {}
         self._requests: dict[int, Request] = {}  # insertion order is id order
@@ -50,11 +61,12 @@ class InMemoryStore(EventStore, RequestInbox):
 
     # -- writing ---------------------------------------------------------
 
-    def append_batch(self, appends: Sequence[Append]) -> list[SequenceConflict | None]:
+    def append_batch(self, appends: Sequence[Append]) -> list[SequenceConflict | StaleFence | None]:
         for append in appends:
             check_append(append)
+        check_fences(appends, self._shards)
         with self._lock:
-            return [self._apply(append) for append in appends]
+            return [self._stale(append) or self._apply(append) for append in appends]
 
     def _apply(self, append: Append) -> SequenceConflict | None:
         wf = self._workflows.get(append.workflow_id)

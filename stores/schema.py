@@ -4,8 +4,9 @@ Timestamps are integer microseconds since the Unix epoch (UTC): both backends
 store and compare them exactly, and no driver gets to guess a time zone.
 `SCHEMA_VERSION` is written into `aion_meta`; a store refuses a database
 whose version it does not know rather than guessing at its layout, and
-upgrades the versions listed in `UPGRADABLE` in place (version 1 lacked the
-`requests` table: creating it is the whole upgrade).
+upgrades the versions listed in `UPGRADABLE` in place: version 1 lacked the
+`requests` table, version 2 the cluster's `nodes` and `shard_leases` (and the
+`shards` count in `aion_meta`); creating them is the whole upgrade.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = "2"
-UPGRADABLE = ("1",)
+SCHEMA_VERSION = "3"
+UPGRADABLE = ("1", "2")
 
 metadata = MetaData()
 
@@ -101,4 +102,24 @@ requests = Table(
     Column("reply", LargeBinary, nullable=True),
     Column("error", Text, nullable=True),
     Index("ix_requests_claimed_by", "claimed_by"),
+)
+
+# The cluster (`stores.leases`): one row per node that ever sent a heartbeat, and one
+# per shard, created with the store, so taking a shard is an UPDATE of an existing row.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("node_id", Text, primary_key=True),
+    Column("info", Text, nullable=False),
+    Column("heartbeat_us", BigInteger, nullable=False),  # the store's clock
+    Column("beats", BigInteger, nullable=False),
+)
+
+shard_leases = Table(
+    "shard_leases",
+    metadata,
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("owner", Text, nullable=True),
+    Column("token", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=True),  # the store's clock
 )

@@ -12,6 +12,9 @@ A batch of appends is one transaction (group commit) built from a handful of
 set-based statements, so its cost grows with the rows written rather than
 with round trips:
 
+0. When appends carry fences, one `SELECT` reads their shards' tokens (PostgreSQL:
+   `FOR SHARE`, so a new owner's increment waits for our commit); a stale one is refused.
+
 1. Workflows created by the batch are inserted with `ON CONFLICT DO NOTHING
    RETURNING`; a row that comes back is ours, one that does not already existed.
 2. Every other touched workflow row is read under the writer's lock (SQLite:
@@ -34,7 +37,8 @@ from typing import Any, Iterable, Iterator, Sequence
 from sqlalchemy import bindparam, delete, func, inspect, select, update
 
 from . import _sqlhooks as hooks
-from ._checks import check_append, checksum, verify
+from ._checks import check_append, check_fences, check_shard_count, checksum, verify
+from ._sqlleases import SqlShardLeases, init_shards
 from ._sqlrequests import SqlRequestInbox
 from ._sqlwrites import (
     LOCK_KEYS,
@@ -48,16 +52,16 @@ from ._sqlwrites import (
     to_us,
 )
 from .base import Append, EventStore, RunSummary, StoredEvent, TimerRow, WorkflowFilter, WorkflowSummary
-from .errors import SequenceConflict, StoreError
-from .schema import SCHEMA_VERSION, UPGRADABLE, aion_meta, events, metadata, timers, workflows
+from .errors import SequenceConflict, StaleFence, StoreError
+from .schema import SCHEMA_VERSION, UPGRADABLE, aion_meta, events, metadata, shard_leases, timers, workflows
 
 _RETRIES = 5
 
 _SUMMARY_COLS = (workflows.c.workflow_id, workflows.c.workflow_type, workflows.c.status,
                  workflows.c.started_at_us, workflows.c.closed_at_us, workflows.c.run_count,
                  workflows.c.last_seq)
-class SqlStore(SqlRequestInbox, EventStore):
-    """An `EventStore` and `RequestInbox` in SQLite or PostgreSQL.
+class SqlStore(SqlRequestInbox, SqlShardLeases, EventStore):
+    """An `EventStore`, `RequestInbox` and `ShardLeases` in SQLite or PostgreSQL.
 
     Args:
         url: `sqlite:///path.db`, `sqlite://` (in memory, shared by the
@@ -69,14 +73,19 @@ class SqlStore(SqlRequestInbox, EventStore):
             durable, so there the value is checked and otherwise ignored.
         pool_size: connections kept open (file SQLite and PostgreSQL).
         max_overflow: extra connections allowed under load.
+        shards: the shard count of a store created now (default 64); an
+            existing store keeps its own, and naming another is an error.
 
     Raises:
         StoreError: malformed URL, unknown durability, unreachable database,
-            or a database written by another schema version.
+            a database written by another schema version, or `shards`
+            differing from the existing store's.
     """
 
     def __init__(self, url: str, *, durability: str = "process", pool_size: int = 5,
-                 max_overflow: int = 10) -> None:
+                 max_overflow: int = 10, shards: int | None = None) -> None:
+        if shards is not None:
+            check_shard_count(shards)
         parsed = hooks.parse_url(url)
         self._where = hooks.describe(parsed)
         self._engine = hooks.build_engine(parsed, durability, pool_size=pool_size, max_overflow=max_overflow)
@@ -92,13 +101,14 @@ class SqlStore(SqlRequestInbox, EventStore):
             if sqlite else None
         self._build_statements(hooks.insert_for(self._engine.dialect))
         try:
-            self._init_schema()
+            self._init_schema(shards)
         except BaseException:
             self._engine.dispose()
             raise
 
     def _build_statements(self, insert: Any) -> None:
         wf, e, dialect = workflows.c, events.c, self._engine.dialect
+        self._insert = insert
         self._create_wf = hooks.Prepared(
             insert(workflows).on_conflict_do_nothing(index_elements=["workflow_id"]).returning(wf.workflow_id),
             dialect, keys=LOCK_KEYS)
@@ -113,6 +123,9 @@ class SqlStore(SqlRequestInbox, EventStore):
             ids = func.json_each(bindparam("ids")).table_valued("value")  # any number of ids: a JSON array
             self._lock_many_sqlite = hooks.Prepared(locked.where(wf.workflow_id.in_(select(ids.c.value))), dialect)
         self._insert_events = hooks.Prepared(events.insert(), dialect)
+        self._tokens = (select(shard_leases.c.shard, shard_leases.c.token)
+                        .where(shard_leases.c.shard.in_(bindparam("shards", expanding=True)))
+                        .order_by(shard_leases.c.shard).with_for_update(read=True))
         upsert = insert(timers)
         self._upsert_timer = hooks.Prepared(upsert.on_conflict_do_update(
             index_elements=["workflow_id", "timer_id"], set_={"fire_at_us": upsert.excluded.fire_at_us}), dialect)
@@ -156,7 +169,7 @@ class SqlStore(SqlRequestInbox, EventStore):
         with self._tx(action) as conn:
             return conn.execute(query.stmt, params).all()
 
-    def _init_schema(self) -> None:
+    def _init_schema(self, shards: int | None) -> None:
         with self._tx("creating the schema", write=True) as conn:
             hooks.lock_schema(conn)
             version = None
@@ -174,12 +187,14 @@ class SqlStore(SqlRequestInbox, EventStore):
             elif version != SCHEMA_VERSION:
                 conn.execute(update(aion_meta).where(aion_meta.c.key == "schema_version")
                              .values(value=SCHEMA_VERSION))
+            self._shards = init_shards(conn, shards, self._where)
 
     # -- writing ---------------------------------------------------------
 
-    def append_batch(self, appends: Sequence[Append]) -> list[SequenceConflict | None]:
+    def append_batch(self, appends: Sequence[Append]) -> list[SequenceConflict | StaleFence | None]:
         for append in appends:
             check_append(append)
+        check_fences(appends, self._shards)
         if not appends:
             return []
         if self._direct is not None:
@@ -194,11 +209,17 @@ class SqlStore(SqlRequestInbox, EventStore):
                     raise
         raise AssertionError("unreachable")
 
-    def _apply(self, db: Writes, appends: Sequence[Append]) -> list[SequenceConflict | None]:
+    def _apply(self, db: Writes, appends: Sequence[Append]) -> list[SequenceConflict | StaleFence | None]:
+        outcome: list[SequenceConflict | StaleFence | None] = [None] * len(appends)
+        fenced = sorted({a.fence[0] for a in appends if a.fence is not None})
+        tokens = db.tokens(fenced) if fenced else {}  # the one extra statement fencing costs a batch
         by_wf: dict[str, list[int]] = {}  # workflow id -> indexes of its appends, in order
         for index, append in enumerate(appends):
+            if append.fence is not None and tokens.get(append.fence[0]) != append.fence[1]:
+                shard, token = append.fence
+                outcome[index] = StaleFence(append.workflow_id, shard, token, tokens.get(shard, 0))
+                continue
             by_wf.setdefault(append.workflow_id, []).append(index)
-        outcome: list[SequenceConflict | None] = [None] * len(appends)
         won = [False] * len(appends)
 
         def plan(workflow_id: str, row: dict[str, Any] | None) -> dict[str, Any] | None:

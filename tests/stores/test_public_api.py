@@ -7,14 +7,20 @@ import stores
 
 PUBLIC = [
     "Append",
+    "DEFAULT_SHARDS",
     "EventStore",
     "EventStoreConformance",
     "InMemoryStore",
+    "LeaseRow",
+    "NodeRow",
     "Request",
     "RequestInbox",
     "RequestInboxConformance",
     "RunSummary",
     "SequenceConflict",
+    "ShardLeases",
+    "ShardLeasesConformance",
+    "StaleFence",
     "StoreError",
     "StoredEvent",
     "TimerRow",
@@ -22,6 +28,7 @@ PUBLIC = [
     "WorkflowState",
     "WorkflowSummary",
     "open_store",
+    "shard_of",
 ]
 
 
@@ -60,3 +67,13 @@ def test_an_unknown_name_is_an_attribute_error():
 
     with pytest.raises(AttributeError):
         stores.list_workflow_ids  # noqa: B018
+
+
+def test_shard_leases_is_a_contract_of_its_own():
+    assert stores.ShardLeases.__abstractmethods__ == {
+        "shard_count", "now", "heartbeat", "nodes", "forget_node", "acquire", "renew", "release", "leases",
+    }
+    assert not issubclass(stores.EventStore, stores.ShardLeases)
+    assert not issubclass(stores.ShardLeases, stores.EventStore)
+    store = stores.open_store("memory:")
+    assert isinstance(store, stores.ShardLeases)
