@@ -27,25 +27,16 @@ import tempfile
 import time
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stores import shard_of  # noqa: E402
-from stores.base import Append, StoredEvent, WorkflowState  # noqa: E402
+from stores.base import Append  # noqa: E402
 from stores.sql import SqlStore  # noqa: E402
-
-WORKFLOWS = 100
-PAYLOAD = bytes(range(256))
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
-STATE = WorkflowState("bench.Workflow", "running")
-RUN_ID = "run-" + "0" * 28
-
-
-def _event(wf: str, seq: int, n: int) -> StoredEvent:
-    return StoredEvent(wf, seq, RUN_ID, "ActivityCompleted", T0 + timedelta(microseconds=n), PAYLOAD)
+# The same workload as store_append.py's: 100 workflows, 256-byte events.
+from store_append import STATE, WORKFLOWS, _event, _wf  # noqa: E402
 
 
 def _fences(store: SqlStore, ids: list[str], fenced: bool) -> dict[str, tuple[int, int] | None]:
@@ -58,7 +49,7 @@ def _fences(store: SqlStore, ids: list[str], fenced: bool) -> dict[str, tuple[in
 
 def run_single(url: str, n: int, fenced: bool) -> float:
     with SqlStore(url) as store:
-        ids = [f"wf-{i:06d}" for i in range(WORKFLOWS)]
+        ids = [_wf(i) for i in range(WORKFLOWS)]
         fence, seqs = _fences(store, ids, fenced), [0] * WORKFLOWS
         start = time.perf_counter()
         for k in range(n):
@@ -73,7 +64,7 @@ def run_single(url: str, n: int, fenced: bool) -> float:
 
 def run_batch(url: str, n: int, fenced: bool) -> float:
     with SqlStore(url) as store:
-        ids = [f"wf-{i:06d}" for i in range(WORKFLOWS)]
+        ids = [_wf(i) for i in range(WORKFLOWS)]
         fence, seq, k = _fences(store, ids, fenced), 0, 0
         start = time.perf_counter()
         while k < n:
