@@ -24,7 +24,8 @@ from . import errors
 from .payload import MSGPACK, Payload, decode, encode
 from .runtime.context import store_errors
 
-KINDS = ("start", "signal", "query", "cancel", "terminate", "pause", "resume")
+KINDS = ("start", "signal", "query", "cancel", "terminate", "pause", "resume",
+         "deliver", "spawn")  # the last two: one node's runs reaching another's workflows (`runtime.routing`)
 POLL = 0.05
 # Errors rebuilt as their own class on the client; their reduce args are plain data.
 _TYPED = {cls.__name__: cls for cls in (
