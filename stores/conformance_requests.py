@@ -12,7 +12,12 @@ starting with `Test` so pytest collects it) and provide the hooks::
         def inbox_url(self, tmp_path):
             return None  # or a URL `stores.open_store` opens in another process
 
+        def make_sharded_inbox(self, tmp_path, shards):
+            return MyStore(tmp_path / "db", shards=shards)  # optional, see its docstring
+
 Each test gets a fresh, empty inbox from `make_inbox` and closes it at the end.
+The tests of routing by shard call the inbox's `shard_count()`
+(`ShardLeases`), the count its requests are addressed by.
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ from typing import Iterator
 import pytest
 
 from .errors import StoreError
+from ._conformance_routing import RoutingConformance
 from .inbox import RequestInbox
 
 
-class RequestInboxConformance:
+class RequestInboxConformance(RoutingConformance):
     """Behaviours every `RequestInbox` shares. Not collected by itself (no `Test` prefix)."""
 
     # -- hooks -------------------------------------------------------------
@@ -46,6 +52,20 @@ class RequestInboxConformance:
         inbox `make_inbox(tmp_path)` returned; `None` when the inbox cannot be
         shared across processes (that test is skipped)."""
         return None
+
+    def make_sharded_inbox(self, tmp_path: Path, shards: int) -> RequestInbox:
+        """A fresh, empty inbox on a store created with `shards` shards.
+
+        By default `stores.open_store(self.inbox_url(tmp_path), shards=shards)`,
+        before `make_inbox` has created anything there; skipped when
+        `inbox_url` is `None`.
+        """
+        url = self.inbox_url(tmp_path)
+        if url is None:
+            pytest.skip("no inbox_url to open with shards=; override make_sharded_inbox")
+        from .url import open_store
+
+        return open_store(url, shards=shards)  # type: ignore[return-value]
 
     @pytest.fixture
     def inbox(self, tmp_path: Path) -> Iterator[RequestInbox]:
@@ -190,3 +210,4 @@ class RequestInboxConformance:
             assert child.returncode == 0, err
         every = [int(i) for out, _ in outputs for i in out.split()]
         assert sorted(every) == sorted(set(every)) and len(every) == total
+
