@@ -137,3 +137,30 @@ def test_an_unknown_newer_version_is_refused(tmp_path):
     conn.close()
     with pytest.raises(StoreError, match="schema version 99"):
         SqlStore(f"sqlite:///{path}")
+
+
+@pytest.mark.postgres
+def test_a_version_3_postgres_database_addresses_its_pending_requests_to_their_shards(postgres_url):
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    with SqlStore(postgres_url, shards=4) as store:
+        pending = [store.put_request("signal", f"order-{i}", b"x") for i in range(6)]
+    engine = create_engine(postgres_url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:  # what a version-3 database looks like
+            conn.execute(text("DROP INDEX ix_requests_claim"))
+            conn.execute(text("ALTER TABLE requests DROP COLUMN shard"))
+            conn.execute(text("CREATE INDEX ix_requests_claimed_by ON requests (claimed_by)"))
+            conn.execute(text("UPDATE aion_meta SET value = '3' WHERE key = 'schema_version'"))
+        with SqlStore(postgres_url) as store:
+            assert [store.get_request(i).shard for i in pending] == [shard_of(f"order-{i}", 4) for i in range(6)]
+            wanted = {shard_of("order-0", 4)}
+            got = store.claim_requests("owner", 10, shards=wanted)
+            assert [r.id for r in got] == [i for n, i in enumerate(pending) if shard_of(f"order-{n}", 4) in wanted]
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT value FROM aion_meta WHERE key = 'schema_version'")).scalar() == "4"
+            assert conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'requests' "
+                                     "AND indexname LIKE 'ix_%'")).scalars().all() == ["ix_requests_claim"]
+    finally:
+        engine.dispose()
