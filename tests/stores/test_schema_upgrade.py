@@ -118,6 +118,28 @@ def test_a_version_3_file_addresses_its_pending_requests_to_their_shards(tmp_pat
     assert _request_indexes(path) == ["ix_requests_claim"]
 
 
+def test_an_upgrade_that_fails_leaves_version_3_whole(tmp_path, monkeypatch):
+    from stores import _sqlupgrade
+
+    path = tmp_path / "old.db"
+    with SqlStore(f"sqlite:///{path}", shards=4) as store:
+        request_id = store.put_request("signal", "wf", b"x")
+    _downgrade_to_version_3(path)
+
+    def broken(workflow_id, shards):
+        raise RuntimeError("the disk went away")
+
+    monkeypatch.setattr(_sqlupgrade, "shard_of", broken)
+    with pytest.raises(RuntimeError, match="disk went away"):
+        SqlStore(f"sqlite:///{path}")
+    assert _version(path) == ("3",)
+    assert _request_indexes(path) == ["ix_requests_claimed_by"]
+    monkeypatch.undo()
+    with SqlStore(f"sqlite:///{path}") as store:
+        assert store.get_request(request_id).shard == shard_of("wf", 4)
+    assert _version(path) == ("4",)
+
+
 def test_a_version_1_file_gains_the_sharded_inbox(tmp_path):
     path = tmp_path / "old.db"
     SqlStore(f"sqlite:///{path}", shards=4).close()
