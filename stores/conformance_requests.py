@@ -172,33 +172,32 @@ class RequestInboxConformance(RoutingConformance):
         every = [i for ids in claimed.values() for i in ids]
         assert len(every) == total and len(set(every)) == total
 
+    # argv: url, claimer[, shards as "1,2,3" ("" for none)]; prints "id:shard" of what it claimed.
     PROCESS_CLAIMER = textwrap.dedent("""
         import sys
         from stores import open_store
         inbox = open_store(sys.argv[1])
+        shards = None if len(sys.argv) < 4 else [int(s) for s in sys.argv[3].split(",") if s]
         got = []
         while True:
-            batch = inbox.claim_requests(sys.argv[2], 2)
+            batch = inbox.claim_requests(sys.argv[2], 2, shards=shards)
             if not batch:
                 break
-            got.extend(r.id for r in batch)
+            got.extend(f"{r.id}:{r.shard}" for r in batch)
         inbox.close()
-        print(" ".join(map(str, got)))
+        print(" ".join(got))
     """)
 
-    def test_concurrent_processes_never_claim_the_same_request(self, inbox: RequestInbox, tmp_path: Path) -> None:
+    def _claim_in_processes(self, tmp_path: Path, argvs: list[list[str]]) -> list[dict[int, int | None]]:
+        """Run one `PROCESS_CLAIMER` per argv tail at once; what each claimed, id -> shard."""
         url = self.inbox_url(tmp_path)
-        if url is None:
-            pytest.skip("this inbox cannot be opened from another process (inbox_url returned None)")
-        total = 300
-        for i in range(total):
-            inbox.put_request("q", None, b"%d" % i)
+        assert url is not None
         env = dict(os.environ)
         package_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        children = [subprocess.Popen([sys.executable, "-c", self.PROCESS_CLAIMER, url, tag], env=env,
+        children = [subprocess.Popen([sys.executable, "-c", self.PROCESS_CLAIMER, url, *argv], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                    for tag in ("A", "B")]
+                    for argv in argvs]
         try:
             outputs = [child.communicate(timeout=120) for child in children]
         finally:
@@ -208,6 +207,32 @@ class RequestInboxConformance(RoutingConformance):
                     child.wait()
         for child, (out, err) in zip(children, outputs):
             assert child.returncode == 0, err
-        every = [int(i) for out, _ in outputs for i in out.split()]
+        claimed = []
+        for out, _ in outputs:
+            pairs = [item.split(":") for item in out.split()]
+            claimed.append({int(i): None if shard == "None" else int(shard) for i, shard in pairs})
+        return claimed
+
+    def test_concurrent_processes_never_claim_the_same_request(self, inbox: RequestInbox, tmp_path: Path) -> None:
+        if self.inbox_url(tmp_path) is None:
+            pytest.skip("this inbox cannot be opened from another process (inbox_url returned None)")
+        total = 300
+        for i in range(total):
+            inbox.put_request("q", None, b"%d" % i)
+        every = [i for got in self._claim_in_processes(tmp_path, [["A"], ["B"]]) for i in got]
         assert sorted(every) == sorted(set(every)) and len(every) == total
 
+    def test_processes_owning_disjoint_shards_take_their_own_and_together_all(self, inbox: RequestInbox,
+                                                                               tmp_path: Path) -> None:
+        if self.inbox_url(tmp_path) is None:
+            pytest.skip("this inbox cannot be opened from another process (inbox_url returned None)")
+        shards = inbox.shard_count()  # type: ignore[attr-defined]
+        total = 300
+        for i in range(total):
+            inbox.put_request("q", None if i % 10 == 0 else f"wf-{i}", b"%d" % i)
+        owned = [set(range(0, shards, 3)), {s for s in range(shards) if s % 3}]
+        claimed = self._claim_in_processes(tmp_path, [[tag, ",".join(map(str, sorted(o)))] for tag, o in zip("AB", owned)])
+        every = [i for got in claimed for i in got]
+        assert sorted(every) == sorted(set(every)) and len(every) == total
+        for mine, got in zip(owned, claimed):
+            assert all(shard is None or shard in mine for shard in got.values())
