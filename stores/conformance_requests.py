@@ -231,7 +231,8 @@ class RequestInboxConformance(RoutingConformance):
         for i in range(total):
             inbox.put_request("q", None if i % 10 == 0 else f"wf-{i}", b"%d" % i)
         owned = [set(range(0, shards, 3)), {s for s in range(shards) if s % 3}]
-        claimed = self._claim_in_processes(tmp_path, [[tag, ",".join(map(str, sorted(o)))] for tag, o in zip("AB", owned)])
+        argvs = [[tag, ",".join(map(str, sorted(mine)))] for tag, mine in zip("AB", owned)]
+        claimed = self._claim_in_processes(tmp_path, argvs)
         every = [i for got in claimed for i in got]
         assert sorted(every) == sorted(set(every)) and len(every) == total
         for mine, got in zip(owned, claimed):

@@ -57,8 +57,9 @@ class RequestInbox(abc.ABC):
     answered → deleted when its client reads the answer. A client that gives
     up withdraws an unclaimed request; the claims of a server found dead are
     released, unclaiming what it left unanswered; `prune_requests` clears
-    what a dead client or server left behind. Every method may raise `StoreError` when
-    the backend fails; clients and servers may be in other processes.
+    what a dead client or server left behind. Every method may raise
+    `StoreError` when the backend fails; clients and servers may be in other
+    processes.
     """
 
     @abc.abstractmethod
