@@ -45,20 +45,25 @@ def _lease_ttl_option(fn: Any) -> Any:
 @click.option("--nodes", type=click.IntRange(min=1), default=3, show_default=True, metavar="N",
               help="How many node processes.")
 @_lease_ttl_option
+@click.option("--max-restarts", type=click.IntRange(min=0), default=local.INTENSITY, show_default=True, metavar="N",
+              help="More node restarts than this ...")
+@click.option("--within", type=click.FloatRange(min=0.1), default=local.PERIOD, show_default=True,
+              metavar="SECONDS", help="... within this many seconds stop the whole cluster (exit 1).")
 @click.option("--log-dir", metavar="DIR",
               help="Where each node's output goes (DIR/node-<i>.log). Default: a temporary folder, "
                    "removed after a clean stop.")
-def up(sources: tuple[str, ...], store: str, as_json: bool, nodes: int, lease_ttl: float,
-       log_dir: str | None) -> None:
+def up(sources: tuple[str, ...], store: str, as_json: bool, nodes: int, lease_ttl: float, max_restarts: int,
+       within: float, log_dir: str | None) -> None:
     """Run N `aion worker` nodes of FILE_OR_MODULE on this machine until Ctrl-C or SIGTERM.
 
     The nodes (node-1 ... node-N) share the store and split its workflows.
     Each runs under a supervisor: a node that dies (even with kill -9) is
     restarted at once with the same node id and takes its shards back.
-    A node that keeps dying (more than 10 restarts in 5 seconds) stops the
-    whole cluster (exit 1, with that node's last output). Stopping is clean:
-    every node gets SIGTERM and hands its shards off (SIGKILL after 10 s);
-    no node outlives this command, even when it is killed itself.
+    A node that keeps dying (more than --max-restarts restarts --within
+    seconds) stops the whole cluster (exit 1, with that node's last
+    output). Stopping is clean: every node gets SIGTERM and hands its
+    shards off (SIGKILL after 10 s); no node outlives this command, even
+    when it is killed itself.
 
     \b
     Example:
@@ -72,7 +77,7 @@ def up(sources: tuple[str, ...], store: str, as_json: bool, nodes: int, lease_tt
     # Looked up at call time: the one seam tests use to supervise a stand-in command.
     command = local.worker_command(sources, store, lease_ttl)
     logging.getLogger("supervisors").addHandler(logging.NullHandler())  # our own lines say it better
-    supervised = local.LocalCluster(node_ids, command, log_dir=log_dir)
+    supervised = local.LocalCluster(node_ids, command, intensity=max_restarts, period=within, log_dir=log_dir)
     if as_json:
         click.echo(dumps({"event": "up", "nodes": node_ids, "store": store, "log_dir": supervised.log_dir}))
     else:
@@ -80,7 +85,7 @@ def up(sources: tuple[str, ...], store: str, as_json: bool, nodes: int, lease_tt
                    f"(output in {supervised.log_dir}); Ctrl-C to stop")
     stopped = _follow(supervised, as_json)
     if stopped is not None and stopped.failed:
-        raise Exit(ERROR, _failure(stopped, supervised))
+        raise Exit(ERROR, _failure(stopped, supervised, max_restarts, within))
     if not as_json:
         click.echo(f"aion cluster: stopped {nodes} node{'s' if nodes > 1 else ''}; running workflows stay durable")
     raise Exit(OK)
@@ -126,7 +131,7 @@ def _print(event: Any, as_json: bool) -> None:
         again = f" (restart {event.start})" if event.start else ""
         click.echo(f"{event.node_id}: running, pid {event.pid}{again}")
     elif not event.expected:
-        click.echo(f"{event.node_id}: pid {event.pid} {_how(event.returncode)}; restarting")
+        click.echo(f"{event.node_id}: pid {event.pid} {_how(event.returncode)}")
 
 
 def _how(returncode: int) -> str:
@@ -138,11 +143,11 @@ def _how(returncode: int) -> str:
     return f"exited with code {returncode}"
 
 
-def _failure(stopped: local.ClusterStopped, supervised: local.LocalCluster) -> str:
+def _failure(stopped: local.ClusterStopped, supervised: local.LocalCluster, max_restarts: int, within: float) -> str:
     if stopped.failed_node is None:
         return f"the cluster's supervisor stopped ({stopped.reason!r}); every node is stopped"
     tail = "\n".join(f"  {line}" for line in stopped.tail) or "  (nothing)"
-    return (f"node {stopped.failed_node} kept dying (more than {local.INTENSITY} restarts in {local.PERIOD:g} s), "
+    return (f"node {stopped.failed_node} kept dying (more than {max_restarts} restarts within {within:g} s), "
             f"so every node was stopped. Its last output ({supervised.log_path(stopped.failed_node)}):\n{tail}\n"
             f"Fix what it says (run `aion worker` with the same file and --store to see it alone), then start "
             f"the cluster again.")
