@@ -26,7 +26,7 @@ This script is both the app and the walkthrough:
 5. waits until every workflow completed, and shows on which process each
    step of node-2's workflows ran: before the kill on the old process,
    after it on the restarted one (or on another node, had node-2 stayed
-   down longer than its lease);
+   down longer than its lease), and `aion cluster status`;
 6. stops the cluster with SIGTERM.
 
     python examples/09_local_cluster.py
@@ -71,7 +71,7 @@ def travel(leg: dict) -> int:
 async def trip(n: int) -> list:
     pids = []
     for step in range(1, STEPS + 1):
-        await workflow.sleep(0.5)  # durable: a timer that survives the node's death
+        await workflow.sleep(1.0)  # durable: a timer that survives the node's death
         pids.append(await workflow.execute_activity(
             travel, {"trip": workflow.info().workflow_id, "step": step}, start_to_close_timeout=30,
             retry=aion.RetryPolicy(max_attempts=5, initial_interval=0.2)))
@@ -149,10 +149,10 @@ def main() -> None:
 
         before = owners(store)
         victim = "node-2"
-        theirs = [wid for wid in ids if before[shard_of(wid, shards)] == victim]
+        theirs = [wid for wid in ids if before.get(shard_of(wid, shards)) == victim]
         print("3. who owns what:")
         for node in sorted(set(before.values())):
-            mine = [wid for wid in ids if before[shard_of(wid, shards)] == node]
+            mine = [wid for wid in ids if before.get(shard_of(wid, shards)) == node]
             print(f"   {node}: {len(mine)} trips {', '.join(mine)}")
 
         victim_pid = next(pid for pid, node in node_of.items() if node == victim)
@@ -171,6 +171,8 @@ def main() -> None:
         wait_until("every trip to complete",
                    lambda: all((s := store.get_summary(wid)) is not None and s.status == "completed" for wid in ids),
                    timeout=90)
+        print(subprocess.run(aion_cli("cluster", "status", "--lease-ttl", str(LEASE_TTL)), capture_output=True,
+                             text=True).stdout.rstrip())
         after = owners(store)
         runs = steps_run()
         for wid in theirs:
