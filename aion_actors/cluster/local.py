@@ -170,7 +170,10 @@ class NodeProcess(LinkedActor):
             self._offset = log.tell()
             self._proc = subprocess.Popen(spec.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                           env=None if spec.env is None else dict(spec.env),
-                                          preexec_fn=_die_with_parent(os.getpid()))
+                                          # Its own process group: a terminal's Ctrl-C reaches only the
+                                          # supervisor, which stops the nodes in order instead of
+                                          # restarting ones that died of the same SIGINT.
+                                          process_group=0, preexec_fn=_die_with_parent(os.getpid()))
         # The watched "child" is this actor's own address: the process is not an actor,
         # and the death notice the watch sends itself must carry a real address here.
         self.watch_process(self.myAddress, self._proc.pid)

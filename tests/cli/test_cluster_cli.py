@@ -63,7 +63,8 @@ class Cluster:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", STANDIN, code, "cluster", "up", SHOP, "--nodes", str(nodes), "--json",
              "--store", f"sqlite:///{tmp_path}/aion.db", "--log-dir", str(tmp_path / "logs")],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)  # a process group of its own, as a terminal's foreground job has
         self.lines: queue.Queue = queue.Queue()
         self.pids: dict[str, int] = {}  # node -> its latest pid
         self.all_pids: set[int] = set()
@@ -148,12 +149,16 @@ def test_sigterm_stops_every_node_and_exits_0(clusters):
     assert [pid for pid in cluster.all_pids if running(pid)] == []
 
 
-def test_sigint_stops_the_cluster_as_sigterm_does(clusters):
+def test_ctrl_c_in_a_terminal_stops_the_cluster_without_restarting_a_node(clusters):
     cluster = clusters(nodes=2)
     for _ in range(2):
         cluster.wait_started()
-    cluster.proc.send_signal(signal.SIGINT)
+    os.killpg(cluster.proc.pid, signal.SIGINT)  # a terminal sends it to the whole foreground group
     assert cluster.proc.wait(60) == 0, cluster.proc.stderr.read()
+    lines = []
+    while (line := cluster.next_line()) is not None:
+        lines.append(line)
+    assert sorted(line["event"] for line in lines) == ["stopped", "stopped"]
     assert [pid for pid in cluster.all_pids if running(pid)] == []
 
 
