@@ -122,7 +122,8 @@ class NodeSpec:
 
 def _die_with_parent(parent: int) -> Callable[[], None]:
     def preexec() -> None:
-        # Runs in the forked child before exec: async-signal-safe calls only.
+        # Runs in the forked child before exec, where another thread may have held a lock at
+        # fork time: two system calls, nothing that allocates or imports.
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl: nobody will send the signal
             os._exit(1)

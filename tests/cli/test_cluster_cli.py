@@ -25,6 +25,7 @@ from click.testing import CliRunner
 
 from aion_actors import Engine
 from aion_actors.cli import main
+from aion_actors.cluster import local
 from stores.url import open_store
 from tests.cli.conftest import REPO, SHOP
 from tests.waiting import wait_for
@@ -34,6 +35,7 @@ STANDIN = """
 import sys
 from aion_actors.cluster import local
 from aion_actors.cli import main
+from aion_actors.cluster import local
 code = sys.argv[1]
 local.worker_command = lambda sources, store, ttl: (lambda node_id: [sys.executable, "-c", code, node_id])
 main(sys.argv[2:], prog_name="aion")
@@ -188,6 +190,23 @@ def test_a_node_that_keeps_dying_stops_the_cluster_with_its_last_output(clusters
     assert sum(1 for line in lines if line["event"] == "died" and line["node"] == "node-2") > 10
     assert {line["node"] for line in lines if line["event"] == "stopped"} == {"node-1", "node-3"}
     assert [pid for pid in cluster.all_pids if running(pid)] == []
+
+
+def test_local_cluster_from_python_reports_each_node_and_cleans_up_its_logs():
+    supervised = local.LocalCluster(["a", "b"], lambda node_id: [sys.executable, "-c", SLEEPER, node_id],
+                                    stop_grace=5)
+    with supervised:
+        started = [supervised.next_event(30), supervised.next_event(30)]
+        assert sorted((e.node_id, e.start) for e in started) == [("a", 0), ("b", 0)]
+        assert all(running(e.pid) for e in started)
+    assert supervised.stopped == local.ClusterStopped("shutdown")
+    exits = []
+    while not isinstance(event := supervised.next_event(5), local.ClusterStopped):
+        exits.append(event)
+    assert sorted((e.node_id, e.expected, e.returncode) for e in exits) == [("a", True, -signal.SIGTERM),
+                                                                             ("b", True, -signal.SIGTERM)]
+    assert not any(running(e.pid) for e in started)
+    assert not os.path.exists(supervised.log_dir)  # a clean stop leaves nothing behind
 
 
 # -- aion cluster status ----------------------------------------------------------------------
