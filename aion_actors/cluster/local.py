@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -105,6 +106,24 @@ class ClusterStopped:
         return self.reason != "shutdown"
 
 
+class _Stopping:
+    """Set once when the cluster stops (every node was sent SIGTERM then): shared by the
+    driver and the node actors, which run in its thread."""
+
+    def __init__(self) -> None:
+        self._at: float | None = None
+
+    def set(self) -> None:
+        self._at = time.monotonic()
+
+    def is_set(self) -> bool:
+        return self._at is not None
+
+    def left(self, grace: float) -> float:
+        """Seconds left of `grace` counted from the common SIGTERM (all of it for a node stopped alone)."""
+        return grace if self._at is None else max(0.0, self._at + grace - time.monotonic())
+
+
 # -- the actors -----------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +135,7 @@ class NodeSpec:
     log_path: str
     stop_grace: float
     report_to: Any
-    stopping: threading.Event  # set once the cluster stops: a restart then declines to start
+    stopping: _Stopping  # set once the cluster stops: a restart then declines to start
     env: tuple[tuple[str, str], ...] | None = None
 
 
@@ -187,7 +206,7 @@ class NodeProcess(LinkedActor):
         if proc.poll() is None:
             proc.terminate()
             try:
-                proc.wait(self._spec.stop_grace)
+                proc.wait(self._spec.stopping.left(self._spec.stop_grace))
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -265,7 +284,7 @@ class LocalCluster:
         self._env = None if env is None else tuple(sorted(env.items()))
         self._events: queue.Queue = queue.Queue()
         self._stop = threading.Event()
-        self._stopping = threading.Event()  # seen by the node actors (same process, driver thread)
+        self._stopping = _Stopping()
         self._pids: dict[str, int] = {}
         self._thread: threading.Thread | None = None
         self._starts: dict[str, int] = {}

@@ -209,6 +209,25 @@ def test_local_cluster_from_python_reports_each_node_and_cleans_up_its_logs():
     assert not os.path.exists(supervised.log_dir)  # a clean stop leaves nothing behind
 
 
+def test_nodes_deaf_to_sigterm_are_killed_after_one_shared_grace(tmp_path):
+    deaf = ("import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('deaf', flush=True); time.sleep(120)")
+    supervised = local.LocalCluster(["a", "b", "c"], lambda node_id: [sys.executable, "-c", deaf],
+                                    stop_grace=1.0, log_dir=str(tmp_path))
+    with supervised:
+        pids = [supervised.next_event(30).pid for _ in range(3)]
+        wait_for(lambda: all("deaf" in Path(supervised.log_path(n)).read_text() for n in "abc"),
+                 "every node ignoring SIGTERM")
+        asked = time.monotonic()
+    took = time.monotonic() - asked
+    exits = []
+    while not isinstance(event := supervised.next_event(5), local.ClusterStopped):
+        exits.append(event)
+    assert sorted(e.returncode for e in exits) == [-signal.SIGKILL] * 3
+    assert not any(running(pid) for pid in pids)
+    assert took < 2.5, f"stopping took {took:.1f}s: the 1 s grace ran once per node, not once for all"
+
+
 # -- aion cluster status ----------------------------------------------------------------------
 
 def invoke(*args: str):
