@@ -355,3 +355,15 @@ def test_worker_nodes_share_the_shards_and_come_back_after_sigkill(tmp_path):
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+@pytest.mark.skipif(not NODES_IN_ENGINE, reason="Engine(node_id=, lease_ttl=) is not on this branch yet")
+def test_the_local_cluster_example_kills_a_node_and_every_trip_completes(tmp_path):
+    example = Path(REPO) / "examples" / "09_local_cluster.py"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p)}
+    done = subprocess.run([sys.executable, str(example)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "kill -9 node-2" in done.stdout and "node-2 running again as pid" in done.stdout
+    assert "all 20 completed" in done.stdout
+    assert "aion cluster up exited with code 0" in done.stdout
