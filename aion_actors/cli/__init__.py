@@ -13,6 +13,7 @@ import click
 import stores.errors
 
 from ..errors import AionError, NoWorkerAnswered
+from .commands_cluster import cluster
 from .commands_control import cancel, pause, query, resume, signal, start, terminate
 from .commands_inspect import describe, history, list_, result
 from .commands_replay import replay
@@ -60,11 +61,12 @@ def main() -> None:
       aion worker app.py &
       aion start order --input '{"id": 1}' --id order-1
       aion watch order-1
+      aion cluster up --nodes 3 app.py      # several nodes on one store
     """
 
 
 for command in (run_command, worker, start, signal, query, cancel, terminate, pause, resume, result, list_, describe,
-                history, watch, replay):
+                history, watch, replay, cluster):
     main.add_command(command)
 
 

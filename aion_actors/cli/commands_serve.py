@@ -93,21 +93,36 @@ def _run(engine: Engine, definition: Any, name: str, value: Any, workflow_id: st
 @click.command(short_help="Serve a file's workflows until stopped.")
 @click.argument("sources", metavar="FILE_OR_MODULE...", nargs=-1, required=True)
 @common
-def worker(store: str, as_json: bool, sources: tuple[str, ...]) -> None:
+@click.option("--node-id", metavar="ID",
+              help="This node's stable name in the cluster (default: a new one each start). A node restarted "
+                   "with the same id takes its shards back at once.")
+@click.option("--lease-ttl", type=click.FloatRange(min=1.0), metavar="SECONDS",
+              help="How long this node's shards stay its own without a heartbeat (default 10); a shorter "
+                   "one fails over faster and writes more heartbeats.")
+def worker(store: str, as_json: bool, sources: tuple[str, ...], node_id: str | None,
+           lease_ttl: float | None) -> None:
     """Serve the workflows of files or modules until Ctrl-C or SIGTERM.
 
     It resumes the runs it finds running, fires their timers, and answers
     `aion start/signal/query/cancel/terminate/pause/resume` from other processes.
-    Stopping it is clean (exit 0); the runs stay durable.
+    Stopping it is clean (exit 0); the runs stay durable. Several workers on
+    one store are a cluster: each serves its share of the workflows (see
+    `aion cluster status`).
 
     \b
     Example:
       aion worker examples/02_signals_and_queries.py --store sqlite:///aion.db
+      aion worker app.py --node-id node-1 --lease-ttl 5
     """
     app = load(list(sources))
     if not app.workflows:
         raise InvalidArgument(f"{', '.join(sources)} defines no workflow (decorate one with @workflow.defn)")
-    engine = Engine(store, workflows=app.workflows, activities=app.activities, serve_requests=True)
+    cluster = {}  # only what was given: the Engine's own defaults apply otherwise
+    if node_id is not None:
+        cluster["node_id"] = node_id
+    if lease_ttl is not None:
+        cluster["lease_ttl"] = lease_ttl
+    engine = Engine(store, workflows=app.workflows, activities=app.activities, serve_requests=True, **cluster)
     with stop_on_signals():
         _serve(engine, app, store, as_json)
 
