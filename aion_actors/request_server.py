@@ -145,7 +145,7 @@ class RequestServer:
                 while self._in_flight.acquire(blocking=False):
                     free += 1
                 ownership = self.engine._require_open().ownership
-                shards = None if ownership.exclusive else set(ownership.owned())
+                shards = None if ownership.exclusive else ownership.serving()
                 claimed = store.claim_requests(self.name, free, shards=shards) if free else []
                 for _ in range(free - len(claimed)):
                     self._in_flight.release()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from stores.leases import ShardLeases
@@ -55,12 +55,6 @@ class NodeHooks:
     load: Callable[[], dict[str, Any]] = dict
 
 
-@dataclass
-class _Draining:
-    since: float
-    shards: set[int] = field(default_factory=set)
-
-
 class Membership:
     """A node's heartbeat, leases and placement rounds.
 
@@ -84,7 +78,7 @@ class Membership:
         self.interval = min(1.0, ttl / 4)
         self.hooks = NodeHooks()
         self._info = {**liveness.identity(), "capabilities": sorted(capabilities), "wake": wake}
-        self._draining = _Draining(0.0)
+        self._draining: dict[int, float] = {}  # shard being handed off -> since when (monotonic)
         self.takes_all = takes_all
         self.joined = False
         self._stop = threading.Event()
@@ -115,6 +109,7 @@ class Membership:
         mine = set(self.ownership.owned())
         others = [n for n in self.leases.nodes(self.ttl) if n.live and n.node_id != self.node_id]
         if mine and others and drain_for > 0:
+            self.ownership.hand_off(mine)
             deadline = time.monotonic() + drain_for
             left = set(mine)
             while left and time.monotonic() < deadline:
@@ -152,7 +147,6 @@ class Membership:
                 log.warning("node %s lost shards %s (lease lapsed): dropping their runs", self.node_id,
                             sorted(lost))
                 self.ownership.lose(lost)
-                self._draining.shards -= lost
                 self.hooks.lost(lost)
         nodes = self.leases.nodes(self.ttl)
         alive = set()
@@ -197,18 +191,24 @@ class Membership:
             self.hooks.gained(set(gained))
 
     def _hand_off(self, shards: set[int]) -> None:
-        """Passivate, then release, the shards the plan gives away; past a lease timeout, release anyway."""
+        """Passivate, then release, the shards the plan gives away; past a lease timeout, release anyway.
+
+        A shard the plan no longer gives away (its taker died meanwhile) is served here again.
+        """
+        now = time.monotonic()
+        owned = self.ownership.owned()
+        kept = {s: t for s, t in owned.items() if s not in self.ownership.serving() and s not in shards}
+        if kept:
+            self.ownership.gain(kept)
+            self.hooks.gained(set(kept))
+        self._draining = {s: self._draining.get(s, now) for s in shards}
         if not shards:
-            self._draining = _Draining(0.0)
             return
-        if not self._draining.shards:
-            self._draining = _Draining(time.monotonic())
-        self._draining.shards = shards
+        self.ownership.hand_off(shards)
         ready = self.hooks.drain(shards)
-        if time.monotonic() - self._draining.since >= self.ttl:
-            ready = shards  # runs that would not passivate (long activities): their next owner replays them
+        # Runs that would not passivate (a long activity): their next owner replays them.
+        ready |= {s for s, since in self._draining.items() if now - since >= self.ttl}
         self._release(ready)
-        self._draining.shards -= ready
 
     def _release(self, shards: Iterable[int]) -> None:
         shards = set(shards)

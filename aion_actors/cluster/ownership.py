@@ -22,21 +22,30 @@ class Ownership:
             with no `ShardLeases`): appends carry no fence, nothing routes.
     """
 
-    __slots__ = ("shards", "_tokens", "exclusive")
+    __slots__ = ("shards", "_tokens", "_serving", "exclusive")
 
     def __init__(self, shards: int, *, everything: bool = False) -> None:
         self.shards = shards
         self.exclusive = everything
         self._tokens: dict[int, int] = {}
+        self._serving: frozenset[int] = frozenset()  # owned and not being handed off
 
     def shard(self, workflow_id: str) -> int:
         return shard_of(workflow_id, self.shards)
 
     def owns(self, workflow_id: str) -> bool:
-        return self.exclusive or shard_of(workflow_id, self.shards) in self._tokens
+        """Whether new work for the workflow is done here: its shard is ours and not being handed off."""
+        return self.exclusive or shard_of(workflow_id, self.shards) in self._serving
+
+    def serving(self) -> frozenset[int]:
+        return self._serving
 
     def fence(self, workflow_id: str) -> tuple[int, int] | None:
-        """The `Append.fence` for this workflow, or None when its shard is not ours (or nothing is fenced)."""
+        """The `Append.fence` for this workflow, or None when its shard is not ours.
+
+        A shard being handed off still has one: its resident runs finish what they
+        are recording while they passivate.
+        """
         shard = shard_of(workflow_id, self.shards)
         token = self._tokens.get(shard)
         return None if token is None else (shard, token)
@@ -46,7 +55,14 @@ class Ownership:
 
     def gain(self, tokens: dict[int, int]) -> None:
         self._tokens = {**self._tokens, **tokens}
+        self._serving = self._serving | frozenset(tokens)
+
+    def hand_off(self, shards) -> None:
+        """Take no new work for these shards: their runs passivate and are not revived here;
+        what arrives for them waits in the store for their next owner."""
+        self._serving = self._serving - frozenset(shards)
 
     def lose(self, shards) -> None:
         gone = set(shards)
+        self._serving = self._serving - gone
         self._tokens = {s: t for s, t in self._tokens.items() if s not in gone}
