@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 from stores.inbox import Request, RequestInbox
@@ -86,7 +87,8 @@ def call(store: RequestInbox, kind: str, workflow_id: str | None, body: dict[str
     """
     if kind not in KINDS:
         raise errors.InvalidArgument(f"unknown request kind {kind!r}; one of {', '.join(KINDS)}")
-    data = encode_body(body)
+    # A key of its own, so a request served again after its first server died is recorded once.
+    data = encode_body({**body, "request_key": uuid.uuid4().hex})
     with store_errors():
         request_id = store.put_request(kind, workflow_id, data)
     claim_deadline = time.monotonic() + timeout
