@@ -106,7 +106,8 @@ class Cluster:
                 if isinstance(e.event, ev.ActivityStarted)}
 
     def assert_clean(self, workflow_ids) -> None:
-        """Every workflow completed once; no activity ran without a recorded attempt."""
+        """Every workflow completed once, its seqs unbroken; no activity ran without a recorded
+        attempt, and none ran again after its attempt's completion was recorded."""
         for w in workflow_ids:
             history = self.history(w)
             ends = [e for e in history if isinstance(e.event, (ev.WorkflowCompleted, ev.WorkflowFailed))]
@@ -116,6 +117,12 @@ class Cluster:
         ran = self.executions()
         recorded = self.recorded_attempts(workflow_ids)
         assert set(ran) <= recorded, sorted(set(ran) - recorded)[:5]
+        completed_at = {(w, e.event.activity_id, e.event.attempt): e.recorded_at.timestamp()
+                        for w in workflow_ids for e in self.history(w) if isinstance(e.event, ev.ActivityCompleted)}
+        lines = [json.loads(line) for line in self.side_log.read_text().splitlines() if line]
+        late = [x for x in lines if (key := (x["workflow_id"], x["activity_id"], x["attempt"])) in completed_at
+                and x["at"] > completed_at[key]]
+        assert not late, late[:5]
 
     def close(self) -> None:
         self.stop_all()

@@ -7,6 +7,7 @@ counts executions against the attempts the histories recorded.
 
 import json
 import os
+import time
 
 from aion_actors import activity, workflow
 
@@ -15,7 +16,7 @@ from aion_actors import activity, workflow
 def step(n: int) -> int:
     info = activity.info()
     line = json.dumps({"workflow_id": info.workflow_id, "activity_id": info.activity_id, "attempt": info.attempt,
-                       "pid": os.getpid()})
+                       "pid": os.getpid(), "at": time.time()})
     with open(os.environ["AION_SIDE_LOG"], "a") as log:
         log.write(line + "\n")
     return n
