@@ -44,6 +44,7 @@ class EngineConfig:
     node_id: str | None = None         # None: host-pid-random, a new node each time
     lease_ttl: float = 10.0
     capabilities: tuple[str, ...] = ()
+    owns_shards: bool = True            # False: a client of the cluster; runs nothing, routes every call
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -89,6 +90,11 @@ class EngineConfig:
             capabilities = None
         if capabilities is None or not all(isinstance(c, str) and c for c in capabilities):
             raise InvalidArgument(f"capabilities must be a list of non-empty strings, got {self.capabilities!r}")
+        if not isinstance(self.owns_shards, bool):
+            raise InvalidArgument(f"owns_shards must be True or False, got {self.owns_shards!r}")
+        if not self.owns_shards and (self.runtime != "inprocess" or self.serve_requests):
+            raise InvalidArgument("an engine with owns_shards=False runs no workflow and serves no request: "
+                                  "leave runtime and serve_requests at their defaults")
         object.__setattr__(self, "capabilities", capabilities)
         object.__setattr__(self, "lease_ttl", float(self.lease_ttl))
         object.__setattr__(self, "max_resident", max_resident)

@@ -73,6 +73,10 @@ class Engine:
             costs more store writes (leases are renewed four times per timeout, at most
             once a second).
         capabilities: names the node declares in its heartbeat (`aion cluster status` shows them).
+        owns_shards: False makes this engine a client of the cluster on its store: it owns no
+            shard and runs no workflow; every call goes to the node that owns the workflow.
+            For processes that start and follow workflows (a web app, a script), not run them.
+            Its `workflows` may be empty: a workflow named by a string is checked by its owner.
 
     Raises:
         InvalidArgument: a setting out of range, or settings that do not go together (say,
@@ -84,12 +88,12 @@ class Engine:
                  activity_workers: int = 32, idle_timeout: float = 60.0, max_resident: int | None = None,
                  activity_cancel_grace: float = 5.0, time_skipping: bool = False,
                  serve_requests: bool | None = None, node_id: str | None = None, lease_ttl: float = 10.0,
-                 capabilities: Sequence[str] = ()) -> None:
+                 capabilities: Sequence[str] = (), owns_shards: bool = True) -> None:
         self._config = EngineConfig(store=store, runtime=runtime, durability=durability,
                                     activity_workers=activity_workers, idle_timeout=idle_timeout,
                                     max_resident=max_resident, activity_cancel_grace=activity_cancel_grace,
                                     time_skipping=time_skipping, serve_requests=serve_requests, node_id=node_id,
-                                    lease_ttl=lease_ttl, capabilities=capabilities)
+                                    lease_ttl=lease_ttl, capabilities=capabilities, owns_shards=owns_shards)
         self._registry = Registry(list(workflows), list(activities))
         self._clock = clock_for(time_skipping)
         self._runtime: Runtime | None = None
@@ -109,7 +113,7 @@ class Engine:
         """Open the store, start the runtime and resume every running workflow found in the store."""
         self._runtime, self.resumed = start_runtime(self._config, self._registry, self._clock)
         serve = self._config.serve_requests
-        if serve or (serve is None and isinstance(self._runtime.store, RequestInbox)):
+        if serve or (serve is None and self._config.owns_shards and isinstance(self._runtime.store, RequestInbox)):
             self.serve_requests()
         return self
 
@@ -160,9 +164,12 @@ class Engine:
         (before anything is recorded) for an input that cannot be encoded.
         """
         name = workflow if isinstance(workflow, str) else workflow_definition(workflow).name
-        definition = self._registry.workflow(name)
+        if self._config.owns_shards or not isinstance(workflow, str) or name in self._registry.workflows:
+            definition = self._registry.workflow(name)
+        else:
+            definition = None  # a client that does not have the code: the owner checks the name
         workflow_id = new_workflow_id() if id is None else check_workflow_id(id)
-        if input is not None and not definition.takes_input:
+        if definition is not None and input is not None and not definition.takes_input:
             raise InvalidArgument(f"workflow {name!r} takes no input, but input was given")
         payload = converter.encode_value(input)
         self._start(workflow_id, name, payload)
@@ -170,8 +177,12 @@ class Engine:
 
     def _start(self, workflow_id: str, name: str, payload: Payload) -> None:
         body = {"type": name, "content_type": payload.content_type, "payload": payload.data}
-        self._perform("start", workflow_id, body, lambda runtime: runtime.start_workflow(
-            workflow_id, ev.WorkflowStarted(name, payload), timeout=60))
+
+        def here(runtime: Runtime) -> None:
+            self._registry.workflow(name)  # UnknownWorkflowType from the node that would run it
+            runtime.start_workflow(workflow_id, ev.WorkflowStarted(name, payload), timeout=60)
+
+        self._perform("start", workflow_id, body, here)
 
     def _perform(self, kind: str, workflow_id: str, body: dict, here: Callable[[Runtime], Any],
                  timeout: float = 60) -> Any:

@@ -29,6 +29,8 @@ from aion_actors.config import EngineConfig
     ({"lease_ttl": float("inf")}, "lease_ttl must be a number of seconds >= 1.0"),
     ({"capabilities": [""]}, "capabilities must be a list of non-empty strings"),
     ({"capabilities": 5}, "capabilities must be a list of non-empty strings"),
+    ({"owns_shards": "no"}, "owns_shards must be True or False"),
+    ({"owns_shards": False, "serve_requests": True}, "owns_shards=False runs no workflow"),
 ])
 def test_a_bad_setting_is_refused_with_what_to_do(tmp_path, options, says):
     store = options.pop("store", f"sqlite:///{tmp_path}/aion.db")

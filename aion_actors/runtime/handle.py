@@ -59,7 +59,13 @@ class Runtime:
             raise
         self.node_id = config.node_id or new_node_id()
         self.membership: Membership | None = None
-        if isinstance(self.store, ShardLeases):
+        if isinstance(self.store, ShardLeases) and not config.owns_shards:
+            with store_errors():
+                ownership = Ownership(self.store.shard_count())  # never gains one: every call is routed
+        elif not config.owns_shards:
+            raise AionError(f"owns_shards=False needs a store shared by nodes (with shard leases and a request "
+                            f"inbox, as every bundled store has); {type(self.store).__name__} has none")
+        elif isinstance(self.store, ShardLeases):
             with store_errors():
                 ownership = Ownership(self.store.shard_count())
             self.membership = Membership(self.store, ownership, self.node_id, config.lease_ttl,

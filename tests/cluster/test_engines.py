@@ -107,3 +107,14 @@ def test_a_node_that_closes_hands_its_shards_to_the_other(two_nodes, tmp_path):
     wait_for(lambda: len(one._runtime.ownership.serving()) == 64, timeout=30, what="one owning every shard")
     handle.signal("put", "after")
     assert handle.result(10) == ["before", "after"]
+
+
+def test_a_client_engine_owns_nothing_and_reaches_every_workflow(two_nodes, tmp_path):
+    one, two = two_nodes
+    with aion.Engine(f"sqlite:///{tmp_path}/aion.db", owns_shards=False) as client:
+        assert client._runtime.ownership.serving() == frozenset()
+        handles = [client.start("hello", f"n{i}", id=f"client-{i}") for i in range(6)]
+        assert [h.result(10) for h in handles] == [f"hello n{i}" for i in range(6)]
+        with pytest.raises(aion.UnknownWorkflowType):
+            client.start("no_such_workflow", id="nope")  # checked by the owner of its shard
+    assert {n.node_id for n in one._store.nodes(10)} == {"one", "two"}  # a client is not a node
