@@ -24,11 +24,13 @@ import collections
 import functools
 import ipaddress
 import logging
+import math
 import os
 import select
 import socket
 import threading
 import time
+import weakref
 
 from ..errors import InvalidArgument
 from .wakeup_proof import MAX_DATAGRAM, PLAIN, Judge, prove
@@ -88,7 +90,9 @@ class Waker:
         self._closed = False
         self._waiting = threading.Lock()  # held by the thread in wait(); close() takes it before closing fds
         self._sending = threading.Lock()
+        self._ready = _Readiness(self._sock, self._bell)
         self.address = _format(self._sock.getsockname())
+        _OPEN.add(self)
 
     @property
     def proven(self) -> bool:
@@ -110,11 +114,11 @@ class Waker:
         with self._waiting:
             while not self._closed:
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                ready, _, _ = select.select([self._sock, self._bell], [], [], remaining)
+                datagrams, rung = self._ready.wait(remaining)
                 if self._closed:
                     break
-                woken = self._ring_out() if self._bell in ready else False
-                if self._sock in ready and self._drain():
+                woken = self._ring_out() if rung else False
+                if datagrams and self._drain():
                     woken = True
                 if woken:
                     return True
@@ -157,6 +161,7 @@ class Waker:
             self._sock.close()
             self._bell.close()
             self._bell_ringer.close()
+        _OPEN.discard(self)
 
     def __enter__(self) -> "Waker":
         return self
@@ -167,6 +172,15 @@ class Waker:
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("proven" if self.proven else "plain")
         return f"<Waker {self.address} {state}>"
+
+    def _forget_after_fork(self) -> None:
+        # In a forked child: the parent owns the port. Holding it would keep it bound after the parent dies
+        # (a restarted node could not bind its address again). The parent's threads do not exist here, so
+        # the locks they may have held are replaced, not taken.
+        self._closed = True
+        self._waiting, self._sending = threading.Lock(), threading.Lock()
+        for sock in (self._sock, self._bell, self._bell_ringer):
+            sock.close()
 
     def _ring(self) -> None:
         try:
@@ -198,6 +212,40 @@ class Waker:
             else:
                 self._refusals.refused(_format(peer), peer[0], reason)
         return woken
+
+
+class _Readiness:
+    """Which of the datagram socket and the bell are readable; poll() where it exists, since select() fails on
+    descriptors past FD_SETSIZE (1024), which a busy engine process can reach."""
+
+    def __init__(self, sock: socket.socket, bell: socket.socket) -> None:
+        self._sock, self._bell = sock, bell
+        self._poll = None
+        if hasattr(select, "poll"):
+            self._poll = select.poll()
+            self._poll.register(sock, select.POLLIN)
+            self._poll.register(bell, select.POLLIN)
+
+    def wait(self, timeout: float | None) -> tuple[bool, bool]:
+        """(datagrams waiting, bell rung) after at most `timeout` seconds."""
+        if self._poll is None:
+            ready, _, _ = select.select([self._sock, self._bell], [], [], timeout)
+            return self._sock in ready, self._bell in ready
+        events = dict(self._poll.poll(None if timeout is None else math.ceil(timeout * 1000)))
+        return bool(events.get(self._sock.fileno())), bool(events.get(self._bell.fileno()))
+
+
+_OPEN: "weakref.WeakSet[Waker]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for waker in list(_OPEN):
+        waker._forget_after_fork()
+    _OPEN.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class RefusalLog:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -165,3 +166,35 @@ def test_a_port_in_use_is_an_invalid_argument():
     with Waker() as taken:
         with pytest.raises(InvalidArgument, match="cannot bind"):
             Waker(taken.address)
+
+
+def held_udp_ports() -> set[int]:
+    """Ports of the UDP sockets this process has open (its fds matched in /proc/self/net/udp)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own descriptor, closed since
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    with open("/proc/self/net/udp") as table:
+        return {int(row.split()[1].split(":")[1], 16) for row in table.readlines()[1:] if row.split()[9] in inodes}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_lets_go_of_the_parents_port():
+    with Waker() as waker, Waker() as poker:
+        port = int(waker.address.rsplit(":", 1)[1])
+        assert port in held_udp_ports()
+        pid = os.fork()
+        if pid == 0:  # the child: report by exit code only, never return into pytest
+            code = 3
+            try:
+                code = 1 if port in held_udp_ports() else (0 if waker.wait(0) is False else 2)
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0  # 1: the child still held the port; 2: its Waker woke
+        poker.poke(waker.address)  # the parent's Waker is untouched
+        assert waker.wait(LONG) is True
