@@ -47,8 +47,10 @@ _SECRET_HINT = "e.g. the output of: python -c \"import secrets; print(secrets.to
 class Waker:
     """A UDP endpoint that other nodes poke to make its owner look at the store.
 
-    One thread calls `wait()`; any thread may `poke()` any address (its
-    own included) or `wake()` it. A short-lived client (the CLI, an engine
+    One thread calls `wait()` (a second one would wait for its turn); any
+    thread may `poke()` any address (its own included) or `wake()` it.
+    Pokes reach Wakers of the same address family (IPv4 or IPv6) as this
+    one's. A short-lived client (the CLI, an engine
     calling another node) makes one to receive its answer's wake-up and
     passes `address` along with its request.
 
@@ -84,7 +86,7 @@ class Waker:
             raise InvalidArgument(f"cannot bind the wake-up socket to {bind!r}: {exc}; pick another address or "
                                   f"port 0") from None
         self._sock.setblocking(False)
-        # wake() and close() reach a thread blocked in select() through this pair, not the network.
+        # wake() and close() reach a thread blocked in wait() through this pair, not the network.
         self._bell, self._bell_ringer = socket.socketpair()
         self._bell.setblocking(False)
         self._closed = False
