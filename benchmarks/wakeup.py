@@ -5,9 +5,11 @@ writer of a request or an answer pokes the reader, which then reads the
 store. This times the hint alone (plain loopback datagrams and HMAC-proven
 ones), then the durable path it speeds up: a request put in a SQLite
 store's inbox, claimed and answered by a server in another process, each
-side poking the other instead of polling (the store work of a cross-node
-call, without the engine's own work on the signal), and for comparison
-the same with both sides polling every 50 ms (200 rounds at most). Also what a client's
+side poking the other instead of polling — answered at once (the store's
+share of a cross-node call), or performed by an Engine as a signal to a
+live run (the whole call, with the wiring the request server and the inbox
+client are to get) — and for comparison the first with both sides polling
+every 50 ms (200 rounds at most). Also what a client's
 short-lived Waker costs to open and close. Process start-up is excluded.
 
     python benchmarks/wakeup.py [--rounds 2000] [--runs 3]
@@ -26,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import aion_actors as aion  # noqa: E402
+from aion_actors import workflow  # noqa: E402
 from aion_actors.cluster.wakeup import Waker  # noqa: E402
 from benchmarks._table import print_table  # noqa: E402
 
@@ -76,28 +80,34 @@ def processes(rounds: int, secret: str | None) -> list[float]:
             other.wait()
 
 
-def inbox(rounds: int, wake: bool = True) -> list[float]:
+def inbox(rounds: int, mode: str) -> list[float]:
     """Client here, server in a child process, one SQLite file: put + poke → claim, answer + poke → read.
 
-    With `wake` False neither side pokes: both poll every 50 ms, as the inbox does without wake-ups.
+    `mode` "store": the server answers at once (the store's and the wake-ups' share of a call).
+    "engine": the server is an Engine that performs the request (a signal to a live run), wired
+    as the request server will be. "polled": as "store" with nobody poking; both sides look
+    every 50 ms, as the inbox does without wake-ups.
     """
+    from aion_actors import inbox as wire
     from stores.url import open_store
 
     with tempfile.TemporaryDirectory() as folder, Waker() as mine:
         url = f"sqlite:///{folder}/aion.db"
         with open_store(url) as store:
-            server = child("--serve", url, *([] if wake else ["--no-wake"]))
+            server = child("--serve", url, "--mode", mode)
             try:
                 address = server.stdout.readline().strip()
-                timings, warmup = [], WARMUP if wake else 10
+                timings, warmup = [], 10 if mode == "polled" else WARMUP
                 for k in range(warmup + rounds):
                     began = time.perf_counter()
-                    request_id = store.put_request("signal", "wf-1", mine.address.encode())
-                    if wake:
+                    body = wire.encode_body({"name": "ping", "payload": k, "reply_to": mine.address})
+                    request_id = store.put_request("signal", "l-1", body)
+                    if mode != "polled":
                         mine.poke(address)
                     while True:
                         request = store.get_request(request_id)
                         if request is not None and request.answered:
+                            wire.outcome(request)
                             break
                         mine.wait(0.05)
                     if k >= warmup:
@@ -108,18 +118,32 @@ def inbox(rounds: int, wake: bool = True) -> list[float]:
                 server.wait()
 
 
-def serve(url: str, wake: bool) -> None:
+@workflow.defn
+async def listener() -> None:
+    while True:
+        await workflow.receive("ping")
+
+
+def serve(url: str, mode: str) -> None:
     """The server side of `inbox`: claim on a wake-up (or every 50 ms), answer, poke the client."""
+    from aion_actors import inbox as wire
+    from aion_actors.request_server import HANDLERS
     from stores.url import open_store
 
+    engine = None
+    if mode == "engine":
+        engine = aion.Engine(url, workflows=[listener]).open()
+        engine.start(listener, id="l-1")
     with open_store(url) as store, Waker() as mine:
         print(mine.address, flush=True)
         while True:
             mine.wait(0.05)
             for request in store.claim_requests("bench", 16):
-                store.answer_request(request.id, b"", None)
-                if wake:
-                    mine.poke(request.body.decode())
+                body = wire.decode_body(request.body)
+                reply = None if engine is None else HANDLERS[request.kind](engine, request.workflow_id, body)
+                store.answer_request(request.id, wire.encode_reply(reply), None)
+                if mode != "polled":
+                    mine.poke(body["reply_to"])
 
 
 def open_close(rounds: int) -> list[float]:
@@ -138,7 +162,7 @@ def main() -> None:
     parser.add_argument("--echo", help=argparse.SUPPRESS)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--secret", help=argparse.SUPPRESS)
-    parser.add_argument("--no-wake", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo:
         with Waker(secret=args.secret) as mine:
@@ -146,14 +170,15 @@ def main() -> None:
             echo(mine, args.echo)
         return
     if args.serve:
-        serve(args.serve, not args.no_wake)
+        serve(args.serve, args.mode)
         return
     cases = [("threads", "plain", lambda: threads(args.rounds, None)),
              ("threads", "proven", lambda: threads(args.rounds, SECRET)),
              ("processes", "plain", lambda: processes(args.rounds, None)),
              ("processes", "proven", lambda: processes(args.rounds, SECRET)),
-             ("processes", "inbox (SQLite)", lambda: inbox(args.rounds)),
-             ("processes", "inbox polled, no wake-ups", lambda: inbox(min(args.rounds, 200), wake=False))]
+             ("processes", "inbox (SQLite)", lambda: inbox(args.rounds, "store")),
+             ("processes", "signal to an engine via the inbox", lambda: inbox(args.rounds, "engine")),
+             ("processes", "inbox polled, no wake-ups", lambda: inbox(min(args.rounds, 200), "polled"))]
     rows = []
     for between, kind, run in cases:
         p50s, p99s = [], []
