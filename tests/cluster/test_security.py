@@ -140,7 +140,7 @@ def test_proven_wakers_hear_each_other():
 def test_a_flood_logs_one_line_per_peer(caplog, stranger):
     caplog.set_level(logging.WARNING, logger="aion_actors.cluster")
     with Waker(secret=SECRET) as waker:
-        for _ in range(200):
+        for _ in range(100):  # well within the socket's buffer (about 250 such datagrams), so none is dropped
             send(stranger, waker, os.urandom(56))
         refused_without_waking(waker, caplog, stranger)
         send(stranger, waker, prove(SECRET.encode(), time.time_ns()))  # behind the flood: still heard
