@@ -198,3 +198,29 @@ def test_a_forked_child_lets_go_of_the_parents_port():
         assert os.waitstatus_to_exitcode(status) == 0  # 1: the child still held the port; 2: its Waker woke
         poker.poke(waker.address)  # the parent's Waker is untouched
         assert waker.wait(LONG) is True
+
+
+def test_a_request_and_its_answer_each_wake_the_other_side_through_a_real_store(tmp_path):
+    """The pattern the request server and the inbox client follow: the store holds the data, pokes the news."""
+    from stores.url import open_store
+
+    url = f"sqlite:///{tmp_path}/aion.db"
+    with open_store(url) as client_store, open_store(url) as server_store, Waker() as node, Waker() as client:
+        served = []
+
+        def serve_once() -> None:
+            while not served and node.wait(LONG):  # no poll interval: only a wake-up makes the node look
+                for request in server_store.claim_requests("node-1", 4):
+                    server_store.answer_request(request.id, b"done", None)
+                    served.append(request.id)
+                    node.poke(request.body.decode())  # the client's Waker, named in its request
+
+        server = threading.Thread(target=serve_once)
+        server.start()
+        request_id = client_store.put_request("signal", "wf-1", client.address.encode())
+        client.poke(node.address)
+        assert client.wait(LONG) is True
+        answered = client_store.get_request(request_id)
+        server.join(LONG)
+        assert served == [request_id]
+        assert answered.answered and answered.reply == b"done"
