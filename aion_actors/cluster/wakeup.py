@@ -69,7 +69,7 @@ class Waker:
 
     def __init__(self, bind: str | None = None, *, secret: str | bytes | None = None) -> None:
         bind = DEFAULT_BIND if bind is None else bind
-        family, sockaddr = _resolve(bind, socket.AF_UNSPEC, "bind")
+        family, sockaddr = _resolve(bind, socket.AF_UNSPEC, "bind", 0)
         self._secret = _secret(secret)
         if self._secret is None and not _is_loopback(sockaddr[0]):
             raise InvalidArgument(f"binding the wake-up socket to {bind!r}, beyond loopback, needs a shared secret "
@@ -129,14 +129,16 @@ class Waker:
         return False
 
     def poke(self, address: str) -> None:
-        """Send one wake-up to the Waker at `address` (``"host:port"``); never raises.
+        """Send one wake-up to the Waker at `address` (its `address`: a numeric ``"host:port"``); never raises.
 
-        A wake-up is a hint: if it is lost, refused or cannot be sent, the
+        Host names are not looked up: addresses come from other nodes'
+        heartbeats and requests, and a DNS lookup could stall the caller
+        for seconds. A wake-up is a hint: if it is lost, refused or cannot be sent, the
         receiver still finds the work at its next poll. Failures are logged
         at DEBUG.
         """
         try:
-            _, sockaddr = _resolve(address, self._family, "poke")
+            _, sockaddr = _resolve(address, self._family, "poke", socket.AI_NUMERICHOST)
             data = PLAIN if self._secret is None else prove(self._secret, time.time_ns())
             with self._sending:
                 if self._closed:
@@ -300,7 +302,7 @@ def _secret(given: str | bytes | None) -> bytes | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _resolve(address: str, family: int, purpose: str) -> tuple[int, tuple]:
+def _resolve(address: str, family: int, purpose: str, flags: int) -> tuple[int, tuple]:
     """(family, sockaddr) of ``host:port``; cached, since nodes poke the same few addresses again and again."""
     host, sep, port = address.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
@@ -308,7 +310,7 @@ def _resolve(address: str, family: int, purpose: str) -> tuple[int, tuple]:
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise InvalidArgument(f"{purpose} address {address!r} is not host:port (e.g. 127.0.0.1:0 or [::1]:7400)")
     try:
-        found = socket.getaddrinfo(host, int(port), family, socket.SOCK_DGRAM)
+        found = socket.getaddrinfo(host, int(port), family, socket.SOCK_DGRAM, 0, flags)
     except socket.gaierror as exc:
         raise InvalidArgument(f"{purpose} address {address!r} does not resolve: {exc}") from None
     return found[0][0], found[0][4]
