@@ -18,6 +18,8 @@ short-lived Waker costs to open and close. Process start-up is excluded.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import subprocess
 import sys
@@ -25,6 +27,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -80,8 +83,21 @@ def processes(rounds: int, secret: str | None) -> list[float]:
             other.wait()
 
 
-def inbox(rounds: int, mode: str) -> list[float]:
-    """Client here, server in a child process, one SQLite file: put + poke → claim, answer + poke → read.
+@contextlib.contextmanager
+def store_url(postgres: str | None) -> Iterator[str]:
+    """A fresh store: a SQLite file, or a throwaway database on the `postgres` server."""
+    if postgres is None:
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite:///{folder}/aion.db"
+    else:
+        from benchmarks.store_fencing import fresh_postgres
+
+        with fresh_postgres(postgres) as url:
+            yield url
+
+
+def inbox(rounds: int, mode: str, postgres: str | None = None) -> list[float]:
+    """Client here, server in a child process, one store: put + poke → claim, answer + poke → read.
 
     `mode` "store": the server answers at once (the store's and the wake-ups' share of a call).
     "engine": the server is an Engine that performs the request (a signal to a live run), wired
@@ -91,8 +107,7 @@ def inbox(rounds: int, mode: str) -> list[float]:
     from aion_actors import inbox as wire
     from stores.url import open_store
 
-    with tempfile.TemporaryDirectory() as folder, Waker() as mine:
-        url = f"sqlite:///{folder}/aion.db"
+    with store_url(postgres) as url, Waker() as mine:
         with open_store(url) as store:
             server = child("--serve", url, "--mode", mode)
             try:
@@ -159,6 +174,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--postgres", default=os.environ.get("AION_TEST_POSTGRES_URL"),
+                        help="PostgreSQL server URL for the inbox rows on PostgreSQL too "
+                             "(default: $AION_TEST_POSTGRES_URL)")
     parser.add_argument("--echo", help=argparse.SUPPRESS)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--secret", help=argparse.SUPPRESS)
@@ -179,6 +197,10 @@ def main() -> None:
              ("processes", "inbox (SQLite)", lambda: inbox(args.rounds, "store")),
              ("processes", "signal to an engine via the inbox", lambda: inbox(args.rounds, "engine")),
              ("processes", "inbox polled, no wake-ups", lambda: inbox(min(args.rounds, 200), "polled"))]
+    if args.postgres:
+        cases += [("processes", "inbox (PostgreSQL)", lambda: inbox(args.rounds, "store", args.postgres)),
+                  ("processes", "signal to an engine via the inbox (PostgreSQL)",
+                   lambda: inbox(args.rounds, "engine", args.postgres))]
     rows = []
     for between, kind, run in cases:
         p50s, p99s = [], []
