@@ -44,6 +44,7 @@ class EngineConfig:
     node_id: str | None = None         # None: host-pid-random, a new node each time
     lease_ttl: float = 10.0
     capabilities: tuple[str, ...] = ()
+    cluster_address: str | None = None  # host:port for wake-ups; None: $AION_CLUSTER_ADDRESS, else loopback
     owns_shards: bool = True            # False: a client of the cluster; runs nothing, routes every call
 
     def __post_init__(self) -> None:
@@ -90,6 +91,8 @@ class EngineConfig:
             capabilities = None
         if capabilities is None or not all(isinstance(c, str) and c for c in capabilities):
             raise InvalidArgument(f"capabilities must be a list of non-empty strings, got {self.capabilities!r}")
+        if self.cluster_address is not None and not isinstance(self.cluster_address, str):
+            raise InvalidArgument(f"cluster_address must be 'host:port' or None, got {self.cluster_address!r}")
         if not isinstance(self.owns_shards, bool):
             raise InvalidArgument(f"owns_shards must be True or False, got {self.owns_shards!r}")
         if not self.owns_shards and (self.runtime != "inprocess" or self.serve_requests):

@@ -17,7 +17,6 @@ from stores.inbox import RequestInbox
 
 from . import converter
 from . import events as ev
-from . import inbox
 from .config import EngineConfig
 from .definitions import Registry, workflow_definition
 from .description import WorkflowDescription, describe
@@ -73,6 +72,10 @@ class Engine:
             costs more store writes (leases are renewed four times per timeout, at most
             once a second).
         capabilities: names the node declares in its heartbeat (`aion cluster status` shows them).
+        cluster_address: ``"host:port"`` where this node hears wake-ups from the others (the
+            fast path of routed calls). Default: ``$AION_CLUSTER_ADDRESS``, else 127.0.0.1 on a
+            port the OS picks. An address beyond loopback needs ``AION_CLUSTER_SECRET``, the
+            same on every node and client (see docs/operations.md, "Threat model").
         owns_shards: False makes this engine a client of the cluster on its store: it owns no
             shard and runs no workflow; every call goes to the node that owns the workflow.
             For processes that start and follow workflows (a web app, a script), not run them.
@@ -88,12 +91,14 @@ class Engine:
                  activity_workers: int = 32, idle_timeout: float = 60.0, max_resident: int | None = None,
                  activity_cancel_grace: float = 5.0, time_skipping: bool = False,
                  serve_requests: bool | None = None, node_id: str | None = None, lease_ttl: float = 10.0,
-                 capabilities: Sequence[str] = (), owns_shards: bool = True) -> None:
+                 capabilities: Sequence[str] = (), cluster_address: str | None = None,
+                 owns_shards: bool = True) -> None:
         self._config = EngineConfig(store=store, runtime=runtime, durability=durability,
                                     activity_workers=activity_workers, idle_timeout=idle_timeout,
                                     max_resident=max_resident, activity_cancel_grace=activity_cancel_grace,
                                     time_skipping=time_skipping, serve_requests=serve_requests, node_id=node_id,
-                                    lease_ttl=lease_ttl, capabilities=capabilities, owns_shards=owns_shards)
+                                    lease_ttl=lease_ttl, capabilities=capabilities,
+                                    cluster_address=cluster_address, owns_shards=owns_shards)
         self._registry = Registry(list(workflows), list(activities))
         self._clock = clock_for(time_skipping)
         self._runtime: Runtime | None = None
@@ -198,7 +203,7 @@ class Engine:
                 return here(runtime)
             except ShardMoved:
                 pass  # it moved while we asked: its new owner answers
-        return inbox.call(runtime.store, kind, workflow_id, body, timeout=timeout)
+        return runtime.call(kind, workflow_id, body, timeout)
 
     def _signal(self, workflow_id: str, name: str, payload: Any, key: str = "") -> None:
         """`payload` may be encoded already (a `Payload`): a routed signal keeps its bytes."""

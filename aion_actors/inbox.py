@@ -14,14 +14,16 @@ the engine raised (`WorkflowNotFound`, `NotRunning`, `UnknownQuery`, ...).
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
-from typing import Any
+from typing import Any, Iterable
 
 from stores.inbox import Request, RequestInbox
 
 from . import converter
 from . import errors
+from .cluster.wakeup import ADDRESS_ENV, Waker
 from .payload import MSGPACK, Payload, decode, encode
 from .runtime.context import store_errors
 
@@ -78,21 +80,40 @@ def outcome(request: Request) -> Any:
 
 
 def call(store: RequestInbox, kind: str, workflow_id: str | None, body: dict[str, Any], *,
-         timeout: float = 10.0, answer_timeout: float | None = None) -> Any:
+         timeout: float = 10.0, answer_timeout: float | None = None, wake: Iterable[str] = ()) -> Any:
     """Put a request and wait for its answer; return the reply value or raise the typed error.
 
     No server claiming it within `timeout` seconds: the request is withdrawn
     (nothing recorded) and `NoWorkerAnswered` is raised. A server that claimed
-    it gets `answer_timeout` more seconds (default `timeout + 5`).
+    it gets `answer_timeout` more seconds (default `timeout + 5`); if it dies meanwhile, its
+    claim lapses and the shard's next owner gets `timeout` seconds again. `wake`: the wake
+    addresses to poke so a server looks at once (`cluster.directory.WakeDirectory`); the
+    server pokes back when it has answered, so neither side waits out a poll.
     """
     if kind not in KINDS:
         raise errors.InvalidArgument(f"unknown request kind {kind!r}; one of {', '.join(KINDS)}")
-    # A key of its own, so a request served again after its first server died is recorded once.
-    data = encode_body({**body, "request_key": uuid.uuid4().hex})
-    with store_errors():
-        request_id = store.put_request(kind, workflow_id, data)
+    with _reply_waker() as mine:
+        # A key of its own, so a request served again after its first server died is recorded once;
+        # and where to poke us once it is answered.
+        data = encode_body({**body, "request_key": uuid.uuid4().hex, "reply_to": mine.address})
+        with store_errors():
+            request_id = store.put_request(kind, workflow_id, data)
+        for address in wake:
+            mine.poke(address)
+        return _await_answer(store, mine, request_id, workflow_id, timeout,
+                             timeout + 5 if answer_timeout is None else answer_timeout)
+
+
+def _reply_waker() -> Waker:
+    """A Waker for one call's answer, on the host this process is reached at (loopback by default)."""
+    address = os.environ.get(ADDRESS_ENV)
+    host = address.rsplit(":", 1)[0] if address else "127.0.0.1"
+    return Waker(f"{host}:0")
+
+
+def _await_answer(store: RequestInbox, mine: Waker, request_id: int, workflow_id: str | None, timeout: float,
+                  allowed: float) -> Any:
     claim_deadline = time.monotonic() + timeout
-    allowed = timeout + 5 if answer_timeout is None else answer_timeout
     answer_deadline = None
     while True:
         with store_errors():
@@ -104,14 +125,16 @@ def call(store: RequestInbox, kind: str, workflow_id: str | None, body: dict[str
             return outcome(request)
         now = time.monotonic()
         if request.claimed_by is None:
+            if answer_deadline is not None:
+                # Its claimant died and the claim lapsed: the shard's next owner gets a whole timeout.
+                claim_deadline, answer_deadline = now + timeout, None
             if now >= claim_deadline:
                 with store_errors():
                     if store.withdraw_request(request_id):
                         raise errors.NoWorkerAnswered(timeout, False, workflow_id)
                 continue  # claimed just now: wait for the answer
-        else:
-            if answer_deadline is None:
-                answer_deadline = now + allowed
-            elif now >= answer_deadline:
-                raise errors.NoWorkerAnswered(allowed, True, workflow_id)
-        time.sleep(POLL)
+        elif answer_deadline is None:
+            answer_deadline = now + allowed
+        elif now >= answer_deadline:
+            raise errors.NoWorkerAnswered(allowed, True, workflow_id)
+        mine.wait(POLL)

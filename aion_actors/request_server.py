@@ -109,13 +109,15 @@ class RequestServer:
         InvalidArgument: the engine's store does not implement `stores.RequestInbox`.
     """
 
-    def __init__(self, engine: "Engine", *, poll_interval: float = 0.05, threads: int = 8) -> None:
+    def __init__(self, engine: "Engine", *, poll_interval: float = 0.2, threads: int = 8) -> None:
         if not isinstance(engine._store, RequestInbox):
             raise InvalidArgument(f"the store {type(engine._store).__name__} has no request inbox, so this engine "
                                   f"cannot serve requests: implement stores.RequestInbox on it too, or give the "
                                   f"engine a store URL")
         self.engine = engine
-        self.name = engine._require_open().node_id  # its claims lapse when this node is found dead
+        runtime = engine._require_open()
+        self.name = runtime.node_id  # its claims lapse when this node is found dead
+        self._waker = runtime.waker
         self._poll = poll_interval
         self._threads = threads
         self._stopping = threading.Event()
@@ -130,6 +132,8 @@ class RequestServer:
     def stop(self, timeout: float = 30.0) -> None:
         """Claim nothing more; answer the requests in hand, then return."""
         self._stopping.set()
+        if self._waker is not None:
+            self._waker.wake()
         if self._thread.is_alive():
             self._thread.join(timeout)
         self._pool.shutdown(wait=True)
@@ -154,21 +158,29 @@ class RequestServer:
                     self._pool.submit(self._perform, request)
             except Exception:  # a store hiccup must not end the server; the next poll retries
                 log.exception("the request server could not read the inbox")
-            self._stopping.wait(self._poll)
+            if self._waker is None:
+                self._stopping.wait(self._poll)
+            else:
+                self._waker.wait(self._poll)  # a request's writer pokes it: no poll interval to wait out
 
     def _perform(self, request: Request) -> None:
         try:
-            reply, error = None, None
+            reply, error, body = None, None, {}
             try:
                 handler = HANDLERS.get(request.kind)
                 if handler is None:
                     raise InvalidArgument(f"unknown request kind {request.kind!r}; one of {', '.join(HANDLERS)}")
-                reply = inbox.encode_reply(handler(self.engine, request, inbox.decode_body(request.body)))
+                body = inbox.decode_body(request.body)
+                reply = inbox.encode_reply(handler(self.engine, request, body))
             except Exception as exc:  # every failure is answered, typed when the client knows the type
                 error = inbox.encode_error(exc)
             try:
                 self.engine._store.answer_request(request.id, reply, error)
             except Exception:
                 log.exception("the request server could not answer request %s", request.id)
+                return
+            reply_to = body.get("reply_to") if isinstance(body, dict) else None
+            if self._waker is not None and isinstance(reply_to, str):
+                self._waker.poke(reply_to)  # the client reads its answer now, not at its next poll
         finally:
             self._in_flight.release()

@@ -80,6 +80,7 @@ class Membership:
         self._info = {**liveness.identity(), "capabilities": sorted(capabilities), "wake": wake}
         self._draining: dict[int, float] = {}  # shard being handed off -> since when (monotonic)
         self.takes_all = takes_all
+        self.directory = None  # a `WakeDirectory` kept up to date from each round's view
         self.joined = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aion-membership", daemon=True)
@@ -158,6 +159,8 @@ class Membership:
             else:
                 alive.add(node.node_id)
         view = self.leases.leases()
+        if self.directory is not None:
+            self.directory.update(nodes, view)
         owners = {lease.shard: lease.owner for lease in view if lease.live and lease.owner in alive}
         if self.takes_all:
             acquire, release = [s for s in range(self.ownership.shards) if owners.get(s) != self.node_id], []

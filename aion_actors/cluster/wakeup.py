@@ -38,6 +38,7 @@ from .wakeup_proof import MAX_DATAGRAM, PLAIN, Judge, prove
 log = logging.getLogger("aion_actors.cluster")
 
 SECRET_ENV = "AION_CLUSTER_SECRET"
+ADDRESS_ENV = "AION_CLUSTER_ADDRESS"  # host:port this machine's nodes and clients are reached at (default loopback)
 DEFAULT_BIND = "127.0.0.1:0"
 MIN_SECRET_BYTES = 16
 _DRAIN_MAX = 1024  # datagrams read per look, so a flood cannot keep the waiter reading forever

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
 from typing import Any
 
 from stores.base import EventStore
@@ -19,7 +20,9 @@ from stores.url import open_store
 
 from .. import events as ev
 from .. import inbox
+from ..cluster.directory import WakeDirectory
 from ..cluster.membership import Membership, NodeHooks
+from ..cluster.wakeup import ADDRESS_ENV, Waker
 from ..cluster.ownership import Ownership
 from ..config import EngineConfig
 from ..definitions import Registry
@@ -59,17 +62,23 @@ class Runtime:
             raise
         self.node_id = config.node_id or new_node_id()
         self.membership: Membership | None = None
+        self.waker: Waker | None = None
+        self.directory: WakeDirectory | None = None
         if isinstance(self.store, ShardLeases) and not config.owns_shards:
             with store_errors():
                 ownership = Ownership(self.store.shard_count())  # never gains one: every call is routed
+            self.directory = WakeDirectory(self.store, ownership.shards)
         elif not config.owns_shards:
             raise AionError(f"owns_shards=False needs a store shared by nodes (with shard leases and a request "
                             f"inbox, as every bundled store has); {type(self.store).__name__} has none")
         elif isinstance(self.store, ShardLeases):
             with store_errors():
                 ownership = Ownership(self.store.shard_count())
+            self.waker = Waker(config.cluster_address or os.environ.get(ADDRESS_ENV))
             self.membership = Membership(self.store, ownership, self.node_id, config.lease_ttl,
-                                         capabilities=config.capabilities, takes_all=config.runtime == "local")
+                                         capabilities=config.capabilities, wake=self.waker.address,
+                                         takes_all=config.runtime == "local")
+            self.directory = self.membership.directory = WakeDirectory(None, ownership.shards)
         else:  # a store of the user's own without leases: this engine is its only node
             ownership = Ownership(1, everything=True)
         self.context = RuntimeContext(self.store, registry, runner, config, ownership, clock=clock)
@@ -81,6 +90,16 @@ class Runtime:
     @property
     def ownership(self) -> Ownership:
         return self.context.ownership
+
+    def wake_addresses(self, workflow_id: str | None) -> tuple[str, ...]:
+        """Whom to poke for a request about the workflow (see `cluster.directory`)."""
+        return () if self.directory is None else self.directory.addresses_for(workflow_id)
+
+    def call(self, kind: str, workflow_id: str | None, body: dict, timeout: float) -> Any:
+        """A request to whichever node owns the workflow, through the store's inbox; its answer."""
+        with store_errors():
+            return inbox.call(self.store, kind, workflow_id, body, timeout=timeout,
+                              wake=self.wake_addresses(workflow_id))
 
     def owns(self, workflow_id: str) -> bool:
         """Whether this node serves the workflow now (else its shard's owner does, reached through the inbox)."""
@@ -100,8 +119,7 @@ class Runtime:
             if self.config.runtime == "local":
                 register_blueprint(self._engine_id, Blueprint(self.config, self._registry, self.ownership))
             if isinstance(self.store, RequestInbox) and self.membership is not None:
-                self.context.router = Router(lambda *args, **kw: inbox.call(self.store, *args, **kw),
-                                             self._driver.tell)
+                self.context.router = Router(self.call, self._driver.tell)
             self._driver.start()
             resumed = self._driver.request(lambda corr: Recover(corr)).result(timeout)
             if self.membership is not None:
@@ -167,6 +185,8 @@ class Runtime:
         self._driver.stop()
         if self.context.router is not None:
             self.context.router.close()
+        if self.waker is not None:
+            self.waker.close()
         self.context.activities.shutdown()
         forget_blueprint(self._engine_id)
         if self.config.store_owned:

@@ -51,7 +51,7 @@ class Router:
     """Sends this node's messages for other nodes' workflows through the request inbox.
 
     Args:
-        call: `aion_actors.inbox.call` bound to the store: put a request, wait for its answer.
+        call: `Runtime.call`: put a request for the workflow's owner, wait for its answer.
         tell: hands a reply to an actor of this node (the driver's `tell`).
         threads: answers waited for at once.
     """
@@ -72,7 +72,7 @@ class Router:
 
     def _send(self, kind: str, workflow_id: str, body: dict, reply_to: Any, corr: Any) -> None:
         try:
-            self._call(kind, workflow_id, body, timeout=WAIT_FOR_OWNER)
+            self._call(kind, workflow_id, body, WAIT_FOR_OWNER)
             ok, value = True, None
         except NoWorkerAnswered as exc:
             log.error("no node answered a %s for workflow %s within %.0f s: %s", kind, workflow_id,
