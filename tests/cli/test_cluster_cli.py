@@ -320,6 +320,7 @@ NODES_IN_ENGINE = "node_id" in inspect.signature(Engine).parameters
 @pytest.mark.skipif(not NODES_IN_ENGINE, reason="Engine(node_id=, lease_ttl=) is not on this branch yet")
 def test_worker_nodes_share_the_shards_and_come_back_after_sigkill(tmp_path):
     url = f"sqlite:///{tmp_path}/aion.db"
+    open_store(url).close()  # so that `status` can read it before the nodes have opened it
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p)}
     up = subprocess.Popen([sys.executable, "-m", "aion_actors.cli", "cluster", "up", SHOP, "--nodes", "2",
                            "--lease-ttl", "2", "--store", url, "--json"], cwd=tmp_path, env=env,
