@@ -104,9 +104,12 @@ def next_event(lines: queue.Queue, kind: str) -> dict:
             return line
 
 
-def wait_until(what: str, check, timeout: float = 60) -> None:
+def wait_until(what: str, check, up: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not check():
+        if up.poll() is not None:
+            raise SystemExit(f"aion cluster up stopped (exit {up.returncode}) while waiting for {what}; "
+                             f"see its message above")
         if time.monotonic() > deadline:
             raise SystemExit(f"gave up waiting for {what}")
         time.sleep(0.1)
@@ -139,7 +142,7 @@ def main() -> None:
             node_of[started["pid"]] = started["node"]
             print(f"   {started['node']} runs as pid {started['pid']}")
         shards = store.shard_count()
-        wait_until("every shard to have an owner", lambda: len(owners(store)) == shards)
+        wait_until("every shard to have an owner", lambda: len(owners(store)) == shards, up)
 
         ids = [f"trip-{n}" for n in range(1, TRIPS + 1)]
         print(f"2. starting {TRIPS} trips with `aion start`")
@@ -158,7 +161,7 @@ def main() -> None:
 
         victim_pid = next(pid for pid, node in node_of.items() if node == victim)
         wait_until(f"{victim} to be in the middle of its trips",
-                   lambda: not theirs or any(w in theirs for w, _, _ in steps_run()))
+                   lambda: not theirs or any(w in theirs for w, _, _ in steps_run()), up)
         print(f"4. kill -9 {victim} (pid {victim_pid})")
         killed_at = time.monotonic()
         os.kill(victim_pid, signal.SIGKILL)
@@ -171,7 +174,7 @@ def main() -> None:
         print(f"5. waiting for all {TRIPS} trips to complete")
         wait_until("every trip to complete",
                    lambda: all((s := store.get_summary(wid)) is not None and s.status == "completed" for wid in ids),
-                   timeout=90)
+                   up, timeout=90)
         settle = time.monotonic() + 10 * LEASE_TTL  # the survivors and the restarted node-2 share the shards again
         while len(owners(store)) < shards and time.monotonic() < settle:
             time.sleep(0.1)
