@@ -58,7 +58,8 @@ def up(sources: tuple[str, ...], store: str, as_json: bool, nodes: int, lease_tt
 
     The nodes (node-1 ... node-N) share the store and split its workflows.
     Each runs under a supervisor: a node that dies (even with kill -9) is
-    restarted at once with the same node id and takes its shards back.
+    restarted at once with the same node id and gets its share of the
+    shards again.
     A node that keeps dying (more than --max-restarts restarts --within
     seconds) stops the whole cluster (exit 1, with that node's last
     output). Stopping is clean: every node gets SIGTERM and hands its
@@ -85,6 +86,9 @@ def up(sources: tuple[str, ...], store: str, as_json: bool, nodes: int, lease_tt
                    f"(output in {supervised.log_dir}); Ctrl-C to stop")
     stopped = _follow(supervised, as_json)
     if stopped is not None and stopped.failed:
+        if as_json:
+            click.echo(dumps({"event": "failed", "node": stopped.failed_node, "reason": stopped.reason,
+                              "tail": list(stopped.tail)}))
         raise Exit(ERROR, _failure(stopped, supervised, max_restarts, within))
     if not as_json:
         click.echo(f"aion cluster: stopped {nodes} node{'s' if nodes > 1 else ''}; running workflows stay durable")

@@ -188,6 +188,8 @@ def test_a_node_that_keeps_dying_stops_the_cluster_with_its_last_output(clusters
         if line["event"] == "started":
             cluster.all_pids.add(line["pid"])
     assert sum(1 for line in lines if line["event"] == "died" and line["node"] == "node-2") > 10
+    assert lines[-1]["event"] == "failed" and lines[-1]["node"] == "node-2"
+    assert lines[-1]["tail"] == ["cannot open the store: disk on fire"]
     assert {line["node"] for line in lines if line["event"] == "stopped"} == {"node-1", "node-3"}
     assert [pid for pid in cluster.all_pids if running(pid)] == []
 
