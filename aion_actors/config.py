@@ -20,6 +20,7 @@ RUNTIMES = ("inprocess", "local")
 DURABILITIES = ("process", "fsync")
 INPROCESS_MAX_RESIDENT = 10_000
 LOCAL_MAX_RESIDENT = 64  # each resident run is two OS processes (Recorder, run) plus one per running activity
+MIN_LEASE_TTL = 1.0
 _IN_MEMORY_STORES = ("memory:", "sqlite://")
 
 
@@ -39,7 +40,10 @@ class EngineConfig:
     max_resident: int | None = None
     activity_cancel_grace: float = 5.0
     time_skipping: bool = False
-    serve_requests: bool = False
+    serve_requests: bool | None = None  # None: when the store has a request inbox (every bundled store)
+    node_id: str | None = None         # None: host-pid-random, a new node each time
+    lease_ttl: float = 10.0
+    capabilities: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -64,12 +68,29 @@ class EngineConfig:
         if not _is_seconds(self.activity_cancel_grace):
             raise InvalidArgument(f"activity_cancel_grace must be a number of seconds >= 0, "
                                   f"got {self.activity_cancel_grace!r}")
-        for name in ("time_skipping", "serve_requests"):
-            if not isinstance(getattr(self, name), bool):
-                raise InvalidArgument(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if not isinstance(self.time_skipping, bool):
+            raise InvalidArgument(f"time_skipping must be True or False, got {self.time_skipping!r}")
+        if self.serve_requests is not None and not isinstance(self.serve_requests, bool):
+            raise InvalidArgument(f"serve_requests must be True, False or None, got {self.serve_requests!r}")
         if self.serve_requests and not self.store_owned and not isinstance(self.store, RequestInbox):
             raise InvalidArgument(f"serve_requests=True needs a store with a request inbox; "
                                   f"{type(self.store).__name__} does not implement stores.RequestInbox")
+        if self.node_id is not None and (not isinstance(self.node_id, str) or not self.node_id.strip()
+                                         or len(self.node_id) > 200 or self.node_id != self.node_id.strip()):
+            raise InvalidArgument(f"node_id must be a non-empty string of at most 200 characters without "
+                                  f"surrounding spaces, got {self.node_id!r}")
+        if not _is_seconds(self.lease_ttl) or self.lease_ttl < MIN_LEASE_TTL:
+            raise InvalidArgument(f"lease_ttl must be a number of seconds >= {MIN_LEASE_TTL} (a node renews its "
+                                  f"leases several times per timeout), got {self.lease_ttl!r}")
+        capabilities = (self.capabilities,) if isinstance(self.capabilities, str) else self.capabilities
+        try:
+            capabilities = tuple(capabilities)
+        except TypeError:
+            capabilities = None
+        if capabilities is None or not all(isinstance(c, str) and c for c in capabilities):
+            raise InvalidArgument(f"capabilities must be a list of non-empty strings, got {self.capabilities!r}")
+        object.__setattr__(self, "capabilities", capabilities)
+        object.__setattr__(self, "lease_ttl", float(self.lease_ttl))
         object.__setattr__(self, "max_resident", max_resident)
         object.__setattr__(self, "idle_timeout", float(self.idle_timeout))
         object.__setattr__(self, "activity_cancel_grace", float(self.activity_cancel_grace))

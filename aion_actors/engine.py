@@ -13,19 +13,22 @@ import time
 from typing import Any, Callable, Sequence
 
 from stores.base import EventStore, WorkflowFilter, WorkflowSummary
+from stores.inbox import RequestInbox
 
 from . import converter
 from . import events as ev
+from . import inbox
 from .config import EngineConfig
 from .definitions import Registry, workflow_definition
 from .description import WorkflowDescription, describe
-from .errors import (AionError, InvalidArgument, WorkflowCancelled, WorkflowFailed, WorkflowNotFound,
+from .errors import (AionError, InvalidArgument, ShardMoved, WorkflowCancelled, WorkflowFailed, WorkflowNotFound,
                      WorkflowTimedOut)
 from .ids import check_workflow_id, new_workflow_id
 from .request_server import RequestServer
 from .runtime import Runtime, clock_for, start_runtime, store_errors
 from .seam import Residency
 from .services import QueryService, SignalService
+from .payload import Payload
 from .status import WorkflowStatus
 
 _POLL = 0.25
@@ -57,11 +60,19 @@ class Engine:
             nothing else is pending (no request, no running activity attempt), so
             long sleeps, timeouts and retry backoffs take no wall time. Recorded
             times and `workflow.now()` follow the virtual clock. In-process only.
-        serve_requests: also answer the store's request inbox (see
-            `serve_requests()`), so the `aion` CLI in another process can start,
-            signal, query, cancel, terminate, pause and resume the workflows served here.
-            A store passed as an object must then also be a `stores.RequestInbox`
-            (the bundled stores are).
+        serve_requests: answer the store's request inbox for the shards this node owns (see
+            `serve_requests()`), so the `aion` CLI and the other nodes of the cluster reach
+            the workflows served here. Default: when the store has an inbox (every bundled
+            store does); False only for an engine alone on its store. True with a store
+            object that is not a `stores.RequestInbox` is refused.
+        node_id: this node's name in the cluster (default: host-pid-random). A node restarted
+            under the same id takes its shards back at once instead of after a lease timeout.
+        lease_ttl: seconds a node's shard leases last without renewal (default 10, at least 1).
+            A node killed on another machine (or frozen) loses its shards after this long;
+            one killed on this machine is noticed at once. Shorter fails over sooner and
+            costs more store writes (leases are renewed four times per timeout, at most
+            once a second).
+        capabilities: names the node declares in its heartbeat (`aion cluster status` shows them).
 
     Raises:
         InvalidArgument: a setting out of range, or settings that do not go together (say,
@@ -72,11 +83,13 @@ class Engine:
                  activities: Sequence[Callable] = (), runtime: str = "inprocess", durability: str = "process",
                  activity_workers: int = 32, idle_timeout: float = 60.0, max_resident: int | None = None,
                  activity_cancel_grace: float = 5.0, time_skipping: bool = False,
-                 serve_requests: bool = False) -> None:
+                 serve_requests: bool | None = None, node_id: str | None = None, lease_ttl: float = 10.0,
+                 capabilities: Sequence[str] = ()) -> None:
         self._config = EngineConfig(store=store, runtime=runtime, durability=durability,
                                     activity_workers=activity_workers, idle_timeout=idle_timeout,
                                     max_resident=max_resident, activity_cancel_grace=activity_cancel_grace,
-                                    time_skipping=time_skipping, serve_requests=serve_requests)
+                                    time_skipping=time_skipping, serve_requests=serve_requests, node_id=node_id,
+                                    lease_ttl=lease_ttl, capabilities=capabilities)
         self._registry = Registry(list(workflows), list(activities))
         self._clock = clock_for(time_skipping)
         self._runtime: Runtime | None = None
@@ -95,17 +108,18 @@ class Engine:
     def open(self) -> "Engine":
         """Open the store, start the runtime and resume every running workflow found in the store."""
         self._runtime, self.resumed = start_runtime(self._config, self._registry, self._clock)
-        if self._config.serve_requests:
+        serve = self._config.serve_requests
+        if serve or (serve is None and isinstance(self._runtime.store, RequestInbox)):
             self.serve_requests()
         return self
 
     def serve_requests(self) -> None:
         """Answer the store's request inbox from now until `close()`; idempotent.
 
-        Other processes (the `aion` CLI: `aion start/signal/query/cancel/terminate/pause/resume`)
-        cannot append to the histories this engine writes; they put requests
-        in the store, and this engine performs them through its own API and
-        answers. Only one engine should serve a given store.
+        Other processes (the `aion` CLI: `aion start/signal/query/cancel/terminate/pause/resume`,
+        and the other nodes of the cluster) cannot append to the histories this node writes;
+        they put requests in the store addressed to the workflow's shard, and the shard's
+        owner performs them through its own API and answers.
         """
         self._require_open()
         if self._request_server is None:
@@ -119,6 +133,11 @@ class Engine:
         if self._runtime is not None:
             self._runtime.close()
             self._runtime = None
+
+    @property
+    def node_id(self) -> str:
+        """This engine's node id in the cluster of its store."""
+        return self._require_open().node_id
 
     def _require_open(self) -> Runtime:
         if self._runtime is None:
@@ -146,8 +165,36 @@ class Engine:
         if input is not None and not definition.takes_input:
             raise InvalidArgument(f"workflow {name!r} takes no input, but input was given")
         payload = converter.encode_value(input)
-        self._require_open().start_workflow(workflow_id, ev.WorkflowStarted(name, payload), timeout=60)
+        self._start(workflow_id, name, payload)
         return WorkflowHandle(self, workflow_id)
+
+    def _start(self, workflow_id: str, name: str, payload: Payload) -> None:
+        body = {"type": name, "content_type": payload.content_type, "payload": payload.data}
+        self._perform("start", workflow_id, body, lambda runtime: runtime.start_workflow(
+            workflow_id, ev.WorkflowStarted(name, payload), timeout=60))
+
+    def _perform(self, kind: str, workflow_id: str, body: dict, here: Callable[[Runtime], Any],
+                 timeout: float = 60) -> Any:
+        """Do a client call here when this node owns the workflow's shard, else ask its owner.
+
+        The owner is reached through the store's request inbox (`aion_actors.inbox`), which
+        waits `timeout` seconds for a node to take it: a shard whose owner just died is
+        taken over within a lease timeout, and the call is answered then.
+        """
+        runtime = self._require_open()
+        if runtime.owns(workflow_id):
+            try:
+                return here(runtime)
+            except ShardMoved:
+                pass  # it moved while we asked: its new owner answers
+        return inbox.call(runtime.store, kind, workflow_id, body, timeout=timeout)
+
+    def _signal(self, workflow_id: str, name: str, payload: Any, key: str = "") -> None:
+        """`payload` may be encoded already (a `Payload`): a routed signal keeps its bytes."""
+        encoded = payload if isinstance(payload, Payload) else converter.encode_value(payload)
+        self._perform("signal", workflow_id, {"name": name, "content_type": encoded.content_type,
+                                              "data": encoded.data},
+                      lambda runtime: self._service(SignalService).signal(workflow_id, name, payload, key=key))
 
     def get_handle(self, workflow_id: str) -> "WorkflowHandle":
         """A handle to an existing workflow; raises `WorkflowNotFound`."""
@@ -257,11 +304,14 @@ class WorkflowHandle:
         `PayloadError` for a payload that cannot be encoded, `WorkflowNotFound`,
         `NotRunning` for an ended run; nothing is recorded in those cases.
         """
-        self._engine._service(SignalService).signal(self.workflow_id, name, payload)
+        self._engine._signal(self.workflow_id, name, payload)
 
     def query(self, name: str, *args: Any, timeout: float = 10) -> Any:
         """Ask the live run; records nothing. `UnknownQuery`, `QueryFailed`, `QueryTimeout`, `NotRunning`."""
-        return self._engine._service(QueryService).query(self.workflow_id, name, args, timeout)
+        return self._engine._perform(
+            "query", self.workflow_id, {"name": name, "args": list(args), "timeout": timeout},
+            lambda runtime: self._engine._service(QueryService).query(self.workflow_id, name, args, timeout),
+            timeout=timeout)
 
     def cancel(self, reason: str = "") -> None:
         """Request cancellation: `aion_actors.CancelledError` is raised at the run's current await.
@@ -269,7 +319,8 @@ class WorkflowHandle:
         Records `WorkflowCancelRequested`; the run ends Cancelled unless its
         code catches the error and returns a value.
         """
-        self._engine._service(SignalService).cancel(self.workflow_id, reason)
+        self._engine._perform("cancel", self.workflow_id, {"reason": reason},
+                              lambda runtime: self._engine._service(SignalService).cancel(self.workflow_id, reason))
 
     def terminate(self, reason: str = "") -> None:
         """End the run now, with no cleanup: records `WorkflowCancelled(terminated=True)`.
@@ -280,7 +331,8 @@ class WorkflowHandle:
         `WorkflowCancelled` with `.terminated` true. Raises `NotRunning` for a
         run that already ended, `WorkflowNotFound` for an unknown id.
         """
-        self._engine._service(SignalService).terminate(self.workflow_id, reason)
+        self._engine._perform("terminate", self.workflow_id, {"reason": reason},
+                              lambda runtime: self._engine._service(SignalService).terminate(self.workflow_id, reason))
 
     def pause(self, reason: str = "") -> None:
         """Record `WorkflowPaused`: the run dispatches no new activity attempt until resumed.
@@ -288,7 +340,8 @@ class WorkflowHandle:
         It still records signals and timer fires (its code may go on), and the
         engine skips it when recovering. Pausing a paused run records nothing.
         """
-        self._engine._service(SignalService).pause(self.workflow_id, reason)
+        self._engine._perform("pause", self.workflow_id, {"reason": reason},
+                              lambda runtime: self._engine._service(SignalService).pause(self.workflow_id, reason))
 
     def resume(self) -> None:
         """Record `WorkflowResumed`: held-back activities are dispatched.
@@ -296,7 +349,8 @@ class WorkflowHandle:
         Also the way out of a crash loop: a run whose actor kept dying is parked
         (Paused, with the reason) and tried again from its history on resume.
         """
-        self._engine._service(SignalService).resume(self.workflow_id)
+        self._engine._perform("resume", self.workflow_id, {},
+                              lambda runtime: self._engine._service(SignalService).resume(self.workflow_id))
 
     def history(self) -> list[ev.HistoryEvent]:
         """Every recorded event, decoded, in order."""

@@ -315,10 +315,27 @@ class SequenceConflict(StoreError, _store_errors.SequenceConflict):
     """A second writer appended to the same workflow; the append was refused."""
 
 
+class ShardMoved(StoreError):
+    """The workflow's shard is owned by another node (or was taken over meanwhile).
+
+    Raised inside the engine only: a client call that meets it is sent to the
+    shard's owner through the store's request inbox instead.
+    """
+
+    def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(f"workflow {workflow_id!r} belongs to a shard another node owns")
+
+    def __reduce__(self):
+        return (type(self), (self.workflow_id,))
+
+
 def translate_store_error(exc: _store_errors.StoreError) -> StoreError:
     """Map a store-layer error to the engine's hierarchy (kept catchable as both)."""
     if isinstance(exc, StoreError):
         return exc
     if isinstance(exc, _store_errors.SequenceConflict):
         return SequenceConflict(exc.workflow_id, exc.expected, exc.found)
+    if isinstance(exc, _store_errors.StaleFence):
+        return ShardMoved(exc.workflow_id)
     return StoreError(str(exc))

@@ -169,6 +169,9 @@ class TimerCancelled(Event):
 class SignalReceived(Event):
     name: str
     payload: Payload
+    # Who sent it, when a retry could bring it twice ("request:<id>" through the inbox, or the
+    # sending run's ordinal): a second delivery with a key already recorded records nothing.
+    key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ are derived from the timer's ordinal (or its user-given name).
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from typing import NewType
 
@@ -27,6 +29,11 @@ def new_workflow_id() -> WorkflowId:
 
 def new_run_id() -> RunId:
     return RunId(uuid.uuid4().hex)
+
+
+def new_node_id() -> str:
+    """host-pid-random: unique among the nodes of a store, and says where to look for the process."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 def check_workflow_id(value: object) -> WorkflowId:

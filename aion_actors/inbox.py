@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 from stores.inbox import Request, RequestInbox
@@ -24,7 +25,8 @@ from . import errors
 from .payload import MSGPACK, Payload, decode, encode
 from .runtime.context import store_errors
 
-KINDS = ("start", "signal", "query", "cancel", "terminate", "pause", "resume")
+KINDS = ("start", "signal", "query", "cancel", "terminate", "pause", "resume",
+         "deliver", "spawn")  # the last two: one node's runs reaching another's workflows (`runtime.routing`)
 POLL = 0.05
 # Errors rebuilt as their own class on the client; their reduce args are plain data.
 _TYPED = {cls.__name__: cls for cls in (
@@ -85,7 +87,8 @@ def call(store: RequestInbox, kind: str, workflow_id: str | None, body: dict[str
     """
     if kind not in KINDS:
         raise errors.InvalidArgument(f"unknown request kind {kind!r}; one of {', '.join(KINDS)}")
-    data = encode_body(body)
+    # A key of its own, so a request served again after its first server died is recorded once.
+    data = encode_body({**body, "request_key": uuid.uuid4().hex})
     with store_errors():
         request_id = store.put_request(kind, workflow_id, data)
     claim_deadline = time.monotonic() + timeout

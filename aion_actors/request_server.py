@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import os
-import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -24,6 +22,8 @@ from stores.inbox import Request, RequestInbox
 
 from . import inbox
 from .errors import InvalidArgument
+from .payload import Payload
+from .runtime import routing
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -34,39 +34,66 @@ STALE_AFTER = timedelta(hours=1)  # a request this old was abandoned by its clie
 _PRUNE_EVERY = 60.0
 
 
-def _start(engine: "Engine", workflow_id: str | None, body: dict) -> Any:
-    handle = engine.start(body["type"], body.get("input"), id=workflow_id)
+def _payload(body: dict) -> Any:
+    """A value from another node comes encoded already (its bytes kept); the CLI's is plain JSON data."""
+    if "content_type" in body:
+        return Payload(body["content_type"], body.get("payload", body.get("data")))
+    return body.get("input", body.get("payload"))
+
+
+def _start(engine: "Engine", request: Request, body: dict) -> Any:
+    value = _payload(body)
+    if isinstance(value, Payload):
+        engine._start(request.workflow_id, body["type"], value)
+        return {"workflow_id": request.workflow_id}
+    handle = engine.start(body["type"], value, id=request.workflow_id)
     return {"workflow_id": handle.workflow_id}
 
 
-def _signal(engine: "Engine", workflow_id: str | None, body: dict) -> Any:
-    engine.get_handle(workflow_id).signal(body["name"], body.get("payload"))
+def _signal(engine: "Engine", request: Request, body: dict) -> Any:
+    engine.get_handle(request.workflow_id)
+    # Keyed by the request: a request served again after its first server died is recorded once.
+    engine._signal(request.workflow_id, body["name"], _payload(body),
+                   key=f"request:{body.get('request_key', request.id)}")
 
 
-def _query(engine: "Engine", workflow_id: str | None, body: dict) -> Any:
-    return engine.get_handle(workflow_id).query(body["name"], *body.get("args", ()),
-                                                timeout=float(body.get("timeout", 10)))
+def _query(engine: "Engine", request: Request, body: dict) -> Any:
+    return engine.get_handle(request.workflow_id).query(body["name"], *body.get("args", ()),
+                                                        timeout=float(body.get("timeout", 10)))
 
 
-def _cancel(engine: "Engine", workflow_id: str | None, body: dict) -> Any:
-    engine.get_handle(workflow_id).cancel(body.get("reason", ""))
+def _cancel(engine: "Engine", request: Request, body: dict) -> Any:
+    engine.get_handle(request.workflow_id).cancel(body.get("reason", ""))
 
 
-def _terminate(engine: "Engine", workflow_id: str | None, body: dict) -> Any:
-    engine.get_handle(workflow_id).terminate(body.get("reason", ""))
+def _terminate(engine: "Engine", request: Request, body: dict) -> Any:
+    engine.get_handle(request.workflow_id).terminate(body.get("reason", ""))
 
 
-def _pause(engine: "Engine", workflow_id: str | None, body: dict) -> Any:
-    engine.get_handle(workflow_id).pause(body.get("reason", ""))
+def _pause(engine: "Engine", request: Request, body: dict) -> Any:
+    engine.get_handle(request.workflow_id).pause(body.get("reason", ""))
 
 
-def _resume(engine: "Engine", workflow_id: str | None, body: dict) -> Any:
-    engine.get_handle(workflow_id).resume()
+def _resume(engine: "Engine", request: Request, body: dict) -> Any:
+    engine.get_handle(request.workflow_id).resume()
 
 
-HANDLERS: dict[str, Callable[["Engine", str | None, dict], Any]] = {
+def _deliver(engine: "Engine", request: Request, body: dict) -> Any:
+    """Another node's run sent this workflow an event (a signal, its child's outcome, a cancel)."""
+    event = routing.delivered_event(body)
+    engine._perform("deliver", request.workflow_id, body,
+                    lambda runtime: runtime.deliver(request.workflow_id, event, timeout=60))
+
+
+def _spawn(engine: "Engine", request: Request, body: dict) -> Any:
+    """Another node's run started a child whose shard is ours."""
+    spawn = routing.spawned(request.workflow_id, body)
+    engine._perform("spawn", request.workflow_id, body, lambda runtime: runtime.spawn(spawn))
+
+
+HANDLERS: dict[str, Callable[["Engine", Request, dict], Any]] = {
     "start": _start, "signal": _signal, "query": _query, "cancel": _cancel, "terminate": _terminate,
-    "pause": _pause, "resume": _resume,
+    "pause": _pause, "resume": _resume, "deliver": _deliver, "spawn": _spawn,
 }
 
 
@@ -82,13 +109,13 @@ class RequestServer:
         InvalidArgument: the engine's store does not implement `stores.RequestInbox`.
     """
 
-    def __init__(self, engine: "Engine", *, poll_interval: float = 0.05, threads: int = 4) -> None:
+    def __init__(self, engine: "Engine", *, poll_interval: float = 0.05, threads: int = 8) -> None:
         if not isinstance(engine._store, RequestInbox):
             raise InvalidArgument(f"the store {type(engine._store).__name__} has no request inbox, so this engine "
                                   f"cannot serve requests: implement stores.RequestInbox on it too, or give the "
                                   f"engine a store URL")
         self.engine = engine
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(engine):x}"
+        self.name = engine._require_open().node_id  # its claims lapse when this node is found dead
         self._poll = poll_interval
         self._threads = threads
         self._stopping = threading.Event()
@@ -118,7 +145,9 @@ class RequestServer:
                 free = 0
                 while self._in_flight.acquire(blocking=False):
                     free += 1
-                claimed = store.claim_requests(self.name, free) if free else []
+                ownership = self.engine._require_open().ownership
+                shards = None if ownership.exclusive else ownership.serving()
+                claimed = store.claim_requests(self.name, free, shards=shards) if free else []
                 for _ in range(free - len(claimed)):
                     self._in_flight.release()
                 for request in claimed:
@@ -134,8 +163,7 @@ class RequestServer:
                 handler = HANDLERS.get(request.kind)
                 if handler is None:
                     raise InvalidArgument(f"unknown request kind {request.kind!r}; one of {', '.join(HANDLERS)}")
-                reply = inbox.encode_reply(handler(self.engine, request.workflow_id,
-                                                   inbox.decode_body(request.body)))
+                reply = inbox.encode_reply(handler(self.engine, request, inbox.decode_body(request.body)))
             except Exception as exc:  # every failure is answered, typed when the client knows the type
                 error = inbox.encode_error(exc)
             try:

@@ -13,6 +13,7 @@ from typing import Any
 from . import converter
 from . import events as ev
 from .errors import InvalidArgument, NotRunning, QueryTimeout, WorkflowNotFound
+from .payload import Payload
 from .seam import EngineHandle, Query, Residency
 
 
@@ -35,11 +36,12 @@ class _Service:
 
 
 class SignalService(_Service):
-    def signal(self, workflow_id: str, name: str, payload: Any, timeout: float = 60) -> None:
+    def signal(self, workflow_id: str, name: str, payload: Any, timeout: float = 60, key: str = "") -> None:
+        """`key`: see `events.SignalReceived.key` (a routed request's id, so a retry records nothing)."""
         _check_name("signal", name)
-        encoded = converter.encode_value(payload)
+        encoded = payload if isinstance(payload, Payload) else converter.encode_value(payload)
         self._require_running(workflow_id)
-        self.seam.deliver_workflow_message(workflow_id, ev.SignalReceived(name, encoded)).result(timeout)
+        self.seam.deliver_workflow_message(workflow_id, ev.SignalReceived(name, encoded, key)).result(timeout)
 
     def cancel(self, workflow_id: str, reason: str, timeout: float = 60) -> None:
         if not isinstance(reason, str):

@@ -67,11 +67,30 @@ def check_request(kind: object, workflow_id: object, body: object) -> None:
         raise StoreError(f"a request body must be bytes, got {type(body).__name__}")
 
 
-def check_claim(claimer: object, limit: object) -> None:
+def check_claimer(claimer: object) -> None:
     if not isinstance(claimer, str) or not claimer:
         raise StoreError(f"a claimer must be a non-empty string, got {claimer!r}")
+
+
+def check_claim(claimer: object, limit: object) -> None:
+    check_claimer(claimer)
     if type(limit) is not int or limit < 1:
         raise StoreError(f"a claim limit must be an int >= 1, got {limit!r}")
+
+
+def check_claim_shards(shards: object, count: int) -> list[int] | None:
+    """`claim_requests`' `shards` as sorted distinct ints, or `None` for "any shard"."""
+    if shards is None:
+        return None
+    if isinstance(shards, (str, bytes)) or not isinstance(shards, Iterable):
+        raise StoreError(f"claim_requests' shards must be None or a collection of ints in [0, {count}), "
+                         f"got {shards!r}")
+    wanted = set(shards)
+    for shard in wanted:
+        if type(shard) is not int or not 0 <= shard < count:
+            raise StoreError(f"claim_requests' shards must be ints in [0, {count}) (the store's shard count); "
+                             f"got {shard!r} in {shards!r}")
+    return sorted(wanted)
 
 
 def check_cutoff(created_before: object) -> None:

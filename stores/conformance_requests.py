@@ -12,7 +12,12 @@ starting with `Test` so pytest collects it) and provide the hooks::
         def inbox_url(self, tmp_path):
             return None  # or a URL `stores.open_store` opens in another process
 
+        def make_sharded_inbox(self, tmp_path, shards):
+            return MyStore(tmp_path / "db", shards=shards)  # optional, see its docstring
+
 Each test gets a fresh, empty inbox from `make_inbox` and closes it at the end.
+The tests of routing by shard call the inbox's `shard_count()`
+(`ShardLeases`), the count its requests are addressed by.
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ from typing import Iterator
 import pytest
 
 from .errors import StoreError
+from ._conformance_routing import RoutingConformance
 from .inbox import RequestInbox
 
 
-class RequestInboxConformance:
+class RequestInboxConformance(RoutingConformance):
     """Behaviours every `RequestInbox` shares. Not collected by itself (no `Test` prefix)."""
 
     # -- hooks -------------------------------------------------------------
@@ -46,6 +52,20 @@ class RequestInboxConformance:
         inbox `make_inbox(tmp_path)` returned; `None` when the inbox cannot be
         shared across processes (that test is skipped)."""
         return None
+
+    def make_sharded_inbox(self, tmp_path: Path, shards: int) -> RequestInbox:
+        """A fresh, empty inbox on a store created with `shards` shards.
+
+        By default `stores.open_store(self.inbox_url(tmp_path), shards=shards)`,
+        before `make_inbox` has created anything there; skipped when
+        `inbox_url` is `None`.
+        """
+        url = self.inbox_url(tmp_path)
+        if url is None:
+            pytest.skip("no inbox_url to open with shards=; override make_sharded_inbox")
+        from .url import open_store
+
+        return open_store(url, shards=shards)  # type: ignore[return-value]
 
     @pytest.fixture
     def inbox(self, tmp_path: Path) -> Iterator[RequestInbox]:
@@ -152,33 +172,32 @@ class RequestInboxConformance:
         every = [i for ids in claimed.values() for i in ids]
         assert len(every) == total and len(set(every)) == total
 
+    # argv: url, claimer[, shards as "1,2,3" ("" for none)]; prints "id:shard" of what it claimed.
     PROCESS_CLAIMER = textwrap.dedent("""
         import sys
         from stores import open_store
         inbox = open_store(sys.argv[1])
+        shards = None if len(sys.argv) < 4 else [int(s) for s in sys.argv[3].split(",") if s]
         got = []
         while True:
-            batch = inbox.claim_requests(sys.argv[2], 2)
+            batch = inbox.claim_requests(sys.argv[2], 2, shards=shards)
             if not batch:
                 break
-            got.extend(r.id for r in batch)
+            got.extend(f"{r.id}:{r.shard}" for r in batch)
         inbox.close()
-        print(" ".join(map(str, got)))
+        print(" ".join(got))
     """)
 
-    def test_concurrent_processes_never_claim_the_same_request(self, inbox: RequestInbox, tmp_path: Path) -> None:
+    def _claim_in_processes(self, tmp_path: Path, argvs: list[list[str]]) -> list[dict[int, int | None]]:
+        """Run one `PROCESS_CLAIMER` per argv tail at once; what each claimed, id -> shard."""
         url = self.inbox_url(tmp_path)
-        if url is None:
-            pytest.skip("this inbox cannot be opened from another process (inbox_url returned None)")
-        total = 300
-        for i in range(total):
-            inbox.put_request("q", None, b"%d" % i)
+        assert url is not None
         env = dict(os.environ)
         package_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        children = [subprocess.Popen([sys.executable, "-c", self.PROCESS_CLAIMER, url, tag], env=env,
+        children = [subprocess.Popen([sys.executable, "-c", self.PROCESS_CLAIMER, url, *argv], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                    for tag in ("A", "B")]
+                    for argv in argvs]
         try:
             outputs = [child.communicate(timeout=120) for child in children]
         finally:
@@ -188,5 +207,33 @@ class RequestInboxConformance:
                     child.wait()
         for child, (out, err) in zip(children, outputs):
             assert child.returncode == 0, err
-        every = [int(i) for out, _ in outputs for i in out.split()]
+        claimed = []
+        for out, _ in outputs:
+            pairs = [item.split(":") for item in out.split()]
+            claimed.append({int(i): None if shard == "None" else int(shard) for i, shard in pairs})
+        return claimed
+
+    def test_concurrent_processes_never_claim_the_same_request(self, inbox: RequestInbox, tmp_path: Path) -> None:
+        if self.inbox_url(tmp_path) is None:
+            pytest.skip("this inbox cannot be opened from another process (inbox_url returned None)")
+        total = 300
+        for i in range(total):
+            inbox.put_request("q", None, b"%d" % i)
+        every = [i for got in self._claim_in_processes(tmp_path, [["A"], ["B"]]) for i in got]
         assert sorted(every) == sorted(set(every)) and len(every) == total
+
+    def test_processes_owning_disjoint_shards_take_their_own_and_together_all(self, inbox: RequestInbox,
+                                                                               tmp_path: Path) -> None:
+        if self.inbox_url(tmp_path) is None:
+            pytest.skip("this inbox cannot be opened from another process (inbox_url returned None)")
+        shards = inbox.shard_count()  # type: ignore[attr-defined]
+        total = 300
+        for i in range(total):
+            inbox.put_request("q", None if i % 10 == 0 else f"wf-{i}", b"%d" % i)
+        owned = [set(range(0, shards, 3)), {s for s in range(shards) if s % 3}]
+        argvs = [[tag, ",".join(map(str, sorted(mine)))] for tag, mine in zip("AB", owned)]
+        claimed = self._claim_in_processes(tmp_path, argvs)
+        every = [i for got in claimed for i in got]
+        assert sorted(every) == sorted(set(every)) and len(every) == total
+        for mine, got in zip(owned, claimed):
+            assert all(shard is None or shard in mine for shard in got.values())

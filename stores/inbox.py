@@ -7,10 +7,18 @@ the answer. The inbox keeps `kind` and `body` opaque, as an `EventStore`
 keeps event data: the engine's request server and the CLI agree on their
 meaning.
 
-The bundled stores (`InMemoryStore`, `SqlStore`) implement both this and
-`EventStore`, on the same database. A store of your own may implement only
-`EventStore`; an engine on it then cannot serve requests. Check an inbox of
-your own with `stores.conformance_requests.RequestInboxConformance`.
+In a cluster, each request is addressed to the shard of its workflow
+(`stores.leases.shard_of` over the store's `shard_count()`), and the node
+owning that shard claims it; a request about no workflow has no shard and
+goes to whoever claims first. A node found dead gives its claims back
+(`release_claims`), so the next owner of the shard serves them.
+
+The bundled stores (`InMemoryStore`, `SqlStore`) implement this, `EventStore`
+and `ShardLeases`, on the same database; an inbox routes by the store's shard
+count, so an inbox of your own also needs `ShardLeases.shard_count()`. A
+store of your own may implement only `EventStore`; an engine on it then
+cannot serve requests. Check an inbox of your own with
+`stores.conformance_requests.RequestInboxConformance`.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Iterable
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +35,7 @@ class Request:
 
     `claimed_by` is `None` until a server claims it; `answered` turns true
     with the server's `reply` (or `error`, a text the client decodes).
+    `shard` is the workflow's shard, `None` for a request about no workflow.
     """
 
     id: int
@@ -37,6 +47,7 @@ class Request:
     answered: bool = False
     reply: bytes | None = None
     error: str | None = None
+    shard: int | None = None
 
 
 class RequestInbox(abc.ABC):
@@ -44,14 +55,19 @@ class RequestInbox(abc.ABC):
 
     A request goes through: put (unclaimed) → claimed by one server →
     answered → deleted when its client reads the answer. A client that gives
-    up withdraws an unclaimed request; `prune_requests` clears what a dead
-    client or server left behind. Every method may raise `StoreError` when
-    the backend fails; clients and servers may be in other processes.
+    up withdraws an unclaimed request; the claims of a server found dead are
+    released, unclaiming what it left unanswered; `prune_requests` clears
+    what a dead client or server left behind. Every method may raise
+    `StoreError` when the backend fails; clients and servers may be in other
+    processes.
     """
 
     @abc.abstractmethod
     def put_request(self, kind: str, workflow_id: str | None, body: bytes) -> int:
         """Queue a request, unclaimed and unanswered, stamped `created_at` now (UTC).
+
+        Its `shard` is `shard_of(workflow_id, self.shard_count())`, or `None`
+        when `workflow_id` is `None`.
 
         Returns:
             Its id, greater than the id of every request put before it.
@@ -63,15 +79,34 @@ class RequestInbox(abc.ABC):
         """
 
     @abc.abstractmethod
-    def claim_requests(self, claimer: str, limit: int) -> list[Request]:
+    def claim_requests(self, claimer: str, limit: int, shards: Iterable[int] | None = None) -> list[Request]:
         """Mark up to `limit` unclaimed requests as `claimer`'s and return them, oldest first.
 
-        Atomic: two claimers, in any threads or processes, never get the same
-        request. `[]` when none is waiting.
+        With `shards`, only requests addressed to one of them, or to no shard
+        (about no workflow), are claimed: the owner of some shards passes
+        those it owns; an empty collection claims only the requests about no
+        workflow. Atomic: two claimers, in any threads or processes, never
+        get the same request. `[]` when none is waiting.
 
         Raises:
-            StoreError: `claimer` is not a non-empty string or `limit` is not
-                an int >= 1.
+            StoreError: `claimer` is not a non-empty string, `limit` is not
+                an int >= 1, or `shards` is neither `None` nor a collection
+                of ints in `[0, shard_count())`; nothing is claimed.
+        """
+
+    @abc.abstractmethod
+    def release_claims(self, claimer: str) -> int:
+        """Unclaim every request `claimer` claimed and has not answered, so that another can claim it.
+
+        Called for a server found dead: its requests go back to the inbox
+        and the next owner of their shard serves them. Answered requests
+        keep their answer.
+
+        Returns:
+            How many requests were unclaimed.
+
+        Raises:
+            StoreError: `claimer` is not a non-empty string.
         """
 
     @abc.abstractmethod

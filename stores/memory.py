@@ -11,15 +11,15 @@ import itertools
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
-from ._checks import (check_append, check_claim, check_cutoff, check_fences, check_request, check_shard_count,
-                      checksum, verify)
+from ._checks import (check_append, check_claim, check_claim_shards, check_claimer, check_cutoff, check_fences,
+                      check_request, check_shard_count, checksum, verify)
 from ._memleases import MemoryLeases
 from .base import Append, EventStore, RunSummary, StoredEvent, TimerRow, WorkflowFilter, WorkflowSummary
 from .errors import SequenceConflict, StaleFence
 from .inbox import Request, RequestInbox
-from .leases import DEFAULT_SHARDS
+from .leases import DEFAULT_SHARDS, shard_of
 
 
 def _utc(moment: datetime) -> datetime:
@@ -169,17 +169,30 @@ class InMemoryStore(EventStore, RequestInbox, MemoryLeases):
         check_request(kind, workflow_id, body)
         with self._lock:
             request_id = next(self._request_ids)
+            shard = None if workflow_id is None else shard_of(workflow_id, self._shards)
             self._requests[request_id] = Request(request_id, kind, workflow_id, bytes(body),
-                                                 datetime.now(timezone.utc))
+                                                 datetime.now(timezone.utc), shard=shard)
             return request_id
 
-    def claim_requests(self, claimer: str, limit: int) -> list[Request]:
+    def claim_requests(self, claimer: str, limit: int, shards: Iterable[int] | None = None) -> list[Request]:
         check_claim(claimer, limit)
+        wanted = check_claim_shards(shards, self._shards)
+        routed = None if wanted is None else set(wanted)
         with self._lock:
-            free = [r for r in self._requests.values() if r.claimed_by is None][:limit]
-            for r in free:
-                self._requests[r.id] = replace(r, claimed_by=claimer)
-            return [self._requests[r.id] for r in free]
+            free = itertools.islice((r for r in self._requests.values() if r.claimed_by is None
+                                     and (routed is None or r.shard is None or r.shard in routed)), limit)
+            claimed = [replace(r, claimed_by=claimer) for r in free]
+            for r in claimed:
+                self._requests[r.id] = r
+            return claimed
+
+    def release_claims(self, claimer: str) -> int:
+        check_claimer(claimer)
+        with self._lock:
+            held = [r for r in self._requests.values() if r.claimed_by == claimer and not r.answered]
+            for r in held:
+                self._requests[r.id] = replace(r, claimed_by=None)
+            return len(held)
 
     def answer_request(self, request_id: int, reply: bytes | None = None, error: str | None = None) -> bool:
         with self._lock:

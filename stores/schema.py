@@ -6,7 +6,8 @@ store and compare them exactly, and no driver gets to guess a time zone.
 whose version it does not know rather than guessing at its layout, and
 upgrades the versions listed in `UPGRADABLE` in place: version 1 lacked the
 `requests` table, version 2 the cluster's `nodes` and `shard_leases` (and the
-`shards` count in `aion_meta`); creating them is the whole upgrade.
+`shards` count in `aion_meta`), version 3 the `shard` a request is addressed
+to; `stores._sqlupgrade` brings an older database to this layout.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = "3"
-UPGRADABLE = ("1", "2")
+SCHEMA_VERSION = "4"
+UPGRADABLE = ("1", "2", "3")
 
 metadata = MetaData()
 
@@ -89,6 +90,9 @@ timers = Table(
 
 # The request inbox: commands from other processes (the `aion` CLI) to the
 # engine serving the workflows, which alone may append to their histories.
+# `shard` is the workflow's (`stores.leases.shard_of`), NULL for a request about
+# no workflow: the owner of a shard claims the unclaimed rows of its shards, so
+# the index leads with what that poll filters on.
 requests = Table(
     "requests",
     metadata,
@@ -101,7 +105,8 @@ requests = Table(
     Column("answered", Boolean, nullable=False),
     Column("reply", LargeBinary, nullable=True),
     Column("error", Text, nullable=True),
-    Index("ix_requests_claimed_by", "claimed_by"),
+    Column("shard", Integer, nullable=True),
+    Index("ix_requests_claim", "claimed_by", "shard"),
 )
 
 # The cluster (`stores.leases`): one row per node that ever sent a heartbeat, and one

@@ -34,12 +34,13 @@ import threading
 from contextlib import contextmanager, nullcontext
 from typing import Any, Iterable, Iterator, Sequence
 
-from sqlalchemy import bindparam, delete, func, inspect, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from . import _sqlhooks as hooks
 from ._checks import check_append, check_fences, check_shard_count, checksum, verify
-from ._sqlleases import SqlShardLeases, init_shards
+from ._sqlleases import SqlShardLeases
 from ._sqlrequests import SqlRequestInbox
+from ._sqlupgrade import init_schema
 from ._sqlwrites import (
     LOCK_KEYS,
     PROGRESS_KEYS,
@@ -53,7 +54,7 @@ from ._sqlwrites import (
 )
 from .base import Append, EventStore, RunSummary, StoredEvent, TimerRow, WorkflowFilter, WorkflowSummary
 from .errors import SequenceConflict, StaleFence, StoreError
-from .schema import SCHEMA_VERSION, UPGRADABLE, aion_meta, events, metadata, shard_leases, timers, workflows
+from .schema import events, shard_leases, timers, workflows
 
 _RETRIES = 5
 
@@ -171,23 +172,7 @@ class SqlStore(SqlRequestInbox, SqlShardLeases, EventStore):
 
     def _init_schema(self, shards: int | None) -> None:
         with self._tx("creating the schema", write=True) as conn:
-            hooks.lock_schema(conn)
-            version = None
-            if inspect(conn).has_table(aion_meta.name):
-                version = conn.execute(select(aion_meta.c.value)
-                                       .where(aion_meta.c.key == "schema_version")).scalar()
-            if version is not None and version != SCHEMA_VERSION and version not in UPGRADABLE:
-                raise StoreError(
-                    f"{self._where} was written by aion_actors schema version {version}; this version "
-                    f"understands {SCHEMA_VERSION}. Upgrade aion_actors or use another database."
-                )
-            metadata.create_all(conn)  # an upgrade from an older version only adds tables
-            if version is None:
-                conn.execute(aion_meta.insert(), {"key": "schema_version", "value": SCHEMA_VERSION})
-            elif version != SCHEMA_VERSION:
-                conn.execute(update(aion_meta).where(aion_meta.c.key == "schema_version")
-                             .values(value=SCHEMA_VERSION))
-            self._shards = init_shards(conn, shards, self._where)
+            self._shards = init_schema(conn, shards, self._where)
 
     # -- writing ---------------------------------------------------------
 

@@ -22,7 +22,13 @@ from aion_actors.config import EngineConfig
     ({"max_resident": True}, "max_resident must be an int >= 1"),
     ({"activity_cancel_grace": float("inf")}, "activity_cancel_grace must be a number of seconds >= 0"),
     ({"time_skipping": "yes"}, "time_skipping must be True or False"),
-    ({"serve_requests": 1}, "serve_requests must be True or False"),
+    ({"serve_requests": 1}, "serve_requests must be True, False or None"),
+    ({"node_id": ""}, "node_id must be a non-empty string"),
+    ({"node_id": 7}, "node_id must be a non-empty string"),
+    ({"lease_ttl": 0.5}, "lease_ttl must be a number of seconds >= 1.0"),
+    ({"lease_ttl": float("inf")}, "lease_ttl must be a number of seconds >= 1.0"),
+    ({"capabilities": [""]}, "capabilities must be a list of non-empty strings"),
+    ({"capabilities": 5}, "capabilities must be a list of non-empty strings"),
 ])
 def test_a_bad_setting_is_refused_with_what_to_do(tmp_path, options, says):
     store = options.pop("store", f"sqlite:///{tmp_path}/aion.db")

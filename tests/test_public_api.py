@@ -62,7 +62,8 @@ def test_engine_and_handle_show_only_their_public_surface():
     assert [n for n in vars(engine) if not n.startswith("_")] == ["resumed"]
     assert [n for n in vars(handle) if not n.startswith("_")] == ["workflow_id"]
     public_methods = {n for n in dir(aion.Engine) if not n.startswith("_")}
-    assert public_methods == {"close", "get_handle", "list", "open", "residency", "serve_requests", "start"}
+    assert public_methods == {"close", "get_handle", "list", "node_id", "open", "residency", "serve_requests",
+                              "start"}
 
 
 def test_retry_policy_defaults():

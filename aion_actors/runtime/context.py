@@ -25,6 +25,7 @@ from ..config import EngineConfig
 from ..definitions import Registry
 from ..errors import translate_store_error
 from ..ids import new_run_id
+from ..cluster.ownership import Ownership
 from .activities import ActivityRunner, InlineActivityRunner
 from .clock import SYSTEM_CLOCK, SkippingClock, SystemClock
 from .timers import TimerWheel
@@ -44,6 +45,7 @@ class Blueprint:
 
     config: EngineConfig
     registry: Registry
+    ownership: Ownership  # as it stood when the actor processes forked: "local" never rebalances
 
 
 # Per engine id; written by the engine process before it forks any actor process.
@@ -90,7 +92,7 @@ def _context_for_this_process(engine_id: str) -> "RuntimeContext":
         with store_errors():
             store = open_store(config.store, durability=config.durability)
         _PROCESS_CONTEXTS[key] = RuntimeContext(store, registry, InlineActivityRunner(
-            registry, config.activity_cancel_grace), config)
+            registry, config.activity_cancel_grace), config, _BLUEPRINTS[engine_id].ownership)
     return _PROCESS_CONTEXTS[key]
 
 
@@ -100,9 +102,12 @@ class RuntimeContext:
     registry: Registry
     activities: ActivityRunner
     config: EngineConfig
+    ownership: Ownership
     wheel: TimerWheel = field(default_factory=TimerWheel)
     clock: SystemClock | SkippingClock = SYSTEM_CLOCK  # a SkippingClock only on the in-process runtime
     writer: Any = None
+    resident_runs: int = 0  # as the engine actor last counted them (for the node's heartbeat)
+    router: Any = None  # a `routing.Router` when other nodes may own workflows; only in the engine's process
 
     @property
     def driver_flushes(self) -> bool:
@@ -123,10 +128,18 @@ class RuntimeContext:
         with store_errors():
             return self.store.get_summary(workflow_id)
 
-    def list_active(self) -> list[WorkflowSummary]:
+    def list_active(self, shards: set[int] | None = None) -> list[WorkflowSummary]:
+        """The running workflows of this node's shards (of `shards` among them, if given)."""
         with store_errors():
-            return self.store.list_active()
+            active = self.store.list_active()
+        return [s for s in active if self._ours(s.workflow_id, shards)]
 
-    def all_timers(self) -> list[TimerRow]:
+    def all_timers(self, shards: set[int] | None = None) -> list[TimerRow]:
         with store_errors():
-            return self.store.all_timers()
+            timers = self.store.all_timers()
+        return [t for t in timers if self._ours(t.workflow_id, shards)]
+
+    def _ours(self, workflow_id: str, shards: set[int] | None) -> bool:
+        if not self.ownership.owns(workflow_id):
+            return False
+        return shards is None or self.ownership.shard(workflow_id) in shards

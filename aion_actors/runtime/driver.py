@@ -60,6 +60,10 @@ class Driver:
         if self._failure is not None:
             raise self._failure
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def request(self, make: Callable[[int], Any]) -> concurrent.futures.Future:
         """Send `make(corr)` to the engine actor; the future gets its reply."""
         future: concurrent.futures.Future = concurrent.futures.Future()

@@ -27,12 +27,12 @@ from thespian.actors import Actor, ChildActorExited
 from supervisors import Shutdown, StartChild
 
 from .. import events as ev
-from ..errors import Failure, NotRunning, WorkflowAlreadyExists, WorkflowNotFound
+from ..errors import Failure, NotRunning, ShardMoved, WorkflowAlreadyExists, WorkflowNotFound
 from ..seam import Residency
-from .messages import (ArmTimer, Batch, BeginRun, ClientReply, DeliverToWorkflow, DisarmTimer, Fenced, Housekeeping,
-                       InitEngine, InitRecorder, Passivate, Passivated, QueryWorkflow, RecorderUp, Recover,
-                       ResolveWorkflow, RunClosed, RunQuery, SpawnChild, StartWorkflow, TerminateActivity, TimersDue,
-                       WaitResult)
+from .messages import (ArmTimer, Batch, BeginRun, ClientReply, DeliverToWorkflow, DisarmTimer, Drain, Fenced,
+                       Housekeeping, InitEngine, InitRecorder, Passivate, Passivated, QueryWorkflow, RecorderUp,
+                       Recover, ResolveWorkflow, RunClosed, RunQuery, ShardsGained, ShardsLost, SpawnChild,
+                       StartWorkflow, TerminateActivity, TimersDue, WaitResult)
 from .residency import ResidencyBook, Then
 from .tree import TypeSupervisors
 
@@ -175,6 +175,9 @@ class EngineActor(Actor):
             for then in waiting:
                 self._via_recorder(workflow_id, None, then)
             return
+        if not self.context.ownership.owns(workflow_id):
+            self._answer_moved(workflow_id, waiting)  # its shard moved while it waited for room
+            return
         summary = self.context.store_summary(workflow_id)
         if summary is None or summary.closed_at is not None:
             # Ended (another engine on the store ran it) or vanished while it waited for room:
@@ -185,6 +188,11 @@ class EngineActor(Actor):
                     self._reply(asked.corr, False, error, asked.reply_to)
             return
         self._new_recorder(workflow_id, summary.workflow_type, waiting)
+
+    def _answer_moved(self, workflow_id: str, waiting: list[Then]) -> None:
+        for asked in waiting:
+            if isinstance(asked, _Asked):
+                self._reply(asked.corr, False, ShardMoved(workflow_id), asked.reply_to)
 
     def _make_resident(self, workflow_id: str) -> None:
         """Make a running workflow resident (replaying it), as soon as there is room."""
@@ -217,11 +225,20 @@ class EngineActor(Actor):
         if self.book.is_resident(msg.workflow_id):
             self._reply(msg.corr, False, WorkflowAlreadyExists(msg.workflow_id))
             return
+        if not self.context.ownership.owns(msg.workflow_id):
+            self._reply(msg.corr, False, ShardMoved(msg.workflow_id))  # the client sends it to the owner
+            return
         begin = BeginRun(msg.start, msg.corr, self.client)
         self._admit(msg.workflow_id, lambda: self._new_recorder(
             msg.workflow_id, msg.start.workflow_type, [lambda recorder: self.send(recorder, begin)]))
 
     def _deliver(self, msg: DeliverToWorkflow) -> None:
+        if not self.context.ownership.owns(msg.workflow_id):
+            if msg.corr is not None and msg.reply_to is None:
+                self._reply(msg.corr, False, ShardMoved(msg.workflow_id))  # a client's: it routes the call itself
+            else:  # a run's (a signal to another workflow, a child's outcome): this node routes it
+                self.context.router.deliver(msg.workflow_id, msg.event, msg.reply_to, msg.corr)
+            return
         # A run signalling another gives its own address: the answer goes to it, not to the client.
         forward = DeliverToWorkflow(msg.corr, msg.workflow_id, msg.event, msg.reply_to or self.client,
                                     msg.observed_at)
@@ -229,6 +246,9 @@ class EngineActor(Actor):
                            forward.reply_to)
 
     def _query(self, msg: QueryWorkflow) -> None:
+        if not self.context.ownership.owns(msg.workflow_id):
+            self._reply(msg.corr, False, ShardMoved(msg.workflow_id))
+            return
         forward = RunQuery(msg.corr, msg.name, msg.args, self.client)
         self._via_recorder(msg.workflow_id, msg.corr, lambda recorder: self.send(recorder, forward))
 
@@ -246,6 +266,9 @@ class EngineActor(Actor):
             self.context.wheel.disarm(msg.workflow_id, msg.timer_id)
 
     def _wait(self, msg: WaitResult) -> None:
+        if not self.context.ownership.owns(msg.workflow_id):
+            self._reply(msg.corr, True)  # another node runs it: the client follows it in the store
+            return
         if self.book.is_resident(msg.workflow_id):
             self.book.add_result_waiter(msg.workflow_id, msg.corr)
             return
@@ -262,22 +285,59 @@ class EngineActor(Actor):
             self.book.add_result_waiter(msg.workflow_id, msg.corr)
 
     def _recover(self, msg: Recover) -> None:
+        self._reply(msg.corr, True, self._take_over(None))
+
+    def _take_over(self, shards: set[int] | None) -> int:
+        """Make the running workflows of this node's shards (or of `shards`) resident, arm their timers."""
         resumed = 0
-        for summary in self.context.list_active():
+        for summary in self.context.list_active(shards):
             if self.book.is_resident(summary.workflow_id) or summary.status == "paused":
                 continue
             self._make_resident(summary.workflow_id)
             resumed += 1
-        for row in self.context.all_timers():
+        for row in self.context.all_timers(shards):
             self.context.wheel.arm(row.workflow_id, row.timer_id, row.fire_at)
-        self._reply(msg.corr, True, resumed)
+        return resumed
+
+    def _shards_gained(self, msg: ShardsGained) -> None:
+        resumed = self._take_over(set(msg.shards))
+        log.info("took shards %s over: %d running workflows resumed", sorted(msg.shards), resumed)
+
+    def _in(self, shards) -> Callable[[str], bool]:
+        shard = self.context.ownership.shard
+        return lambda workflow_id: shard(workflow_id) in shards
+
+    def _shards_lost(self, msg: ShardsLost) -> None:
+        """Their runs' actors stop now; what waited for room there is answered `ShardMoved` (clients
+        route it to the new owner). Their timers stay on the heap and are skipped when due."""
+        in_lost = self._in(msg.shards)
+        for workflow_id in self.book.resident_where(in_lost):
+            self._drop(workflow_id)
+        for workflow_id in self.book.waiting_where(in_lost):
+            self._answer_moved(workflow_id, self.book.take_waiting(workflow_id))
+        for workflow_id in self.book.result_waited_where(in_lost):
+            for corr in self.book.take_result_waiters(workflow_id):
+                self._reply(corr, True)  # "not here": the client follows it in the store
+
+    def _drain(self, msg: Drain) -> None:
+        in_draining = self._in(msg.shards)
+        busy = self.book.resident_where(in_draining)
+        for workflow_id in busy:
+            run = self.book.touch(workflow_id, time.monotonic())
+            if run.recorder is not None:
+                self.send(run.recorder, Passivate(workflow_id))
+        shard = self.context.ownership.shard
+        self._reply(msg.corr, True, set(msg.shards) - {shard(w) for w in busy})
 
     def _timers_due(self, msg: TimersDue) -> None:
         # Every fire of one pass is recorded at the moment the pass saw it due: they share
         # one group commit anyway, and the runs' reactions follow in the same cascade.
         now = self.context.clock.time()
         observed = datetime.fromtimestamp(now, timezone.utc)
+        owns = self.context.ownership.owns
         for workflow_id, timer_id in self.context.wheel.pop_due(now, limit=_TIMERS_PER_PASS):
+            if not owns(workflow_id):
+                continue  # armed before its shard moved: the new owner fires it from the store
             self._deliver(DeliverToWorkflow(None, workflow_id, ev.TimerFired(timer_id), observed_at=observed))
 
     def _housekeeping(self, msg: Housekeeping) -> None:
@@ -287,6 +347,7 @@ class EngineActor(Actor):
         its state is rebuilt by replay when something arrives for it.
         """
         self.book.forget_asked()  # a run that said no last time may be idle now
+        self.context.resident_runs = self.book.resident_count()
         self._ask_to_passivate()
 
     def _ask_to_passivate(self) -> None:
@@ -319,6 +380,9 @@ class EngineActor(Actor):
             self._deliver(DeliverToWorkflow(None, parent_id, child_outcome(child_id, outcome)))
 
     def _spawn_child(self, msg: SpawnChild) -> None:
+        if not self.context.ownership.owns(msg.child_workflow_id):
+            self.context.router.spawn(msg)  # the child's shard is another node's: its owner starts it
+            return
         where = self.residency(msg.child_workflow_id)
         begin = BeginRun(ev.WorkflowStarted(msg.workflow_type, msg.input, parent_workflow_id=msg.parent_workflow_id,
                                             parent_run_id=msg.parent_run_id))
@@ -379,6 +443,9 @@ _HANDLERS = {
     Housekeeping: EngineActor._housekeeping,
     Passivated: EngineActor._passivated,
     DisarmTimer: EngineActor._disarm,
+    ShardsGained: EngineActor._shards_gained,
+    ShardsLost: EngineActor._shards_lost,
+    Drain: EngineActor._drain,
 }
 
 

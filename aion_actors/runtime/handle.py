@@ -9,22 +9,33 @@ runtime, and no actor message is built outside this package.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 from typing import Any
 
 from stores.base import EventStore
+from stores.inbox import RequestInbox
+from stores.leases import ShardLeases
 from stores.url import open_store
 
 from .. import events as ev
+from .. import inbox
+from ..cluster.membership import Membership, NodeHooks
+from ..cluster.ownership import Ownership
 from ..config import EngineConfig
 from ..definitions import Registry
-from ..ids import new_run_id
+from ..errors import AionError
+from ..ids import new_node_id, new_run_id
 from ..seam import EngineHandle
 from .activities import ActivityRunner
 from .clock import SkippingClock, SystemClock
 from .context import Blueprint, RuntimeContext, forget_blueprint, register_blueprint, store_errors
 from .driver import Driver
 from .facade import ActorEngineHandle
-from .messages import Recover, StartWorkflow, WaitResult
+from .messages import (DeliverToWorkflow, Drain, Recover, ShardsGained, ShardsLost, SpawnChild, StartWorkflow,
+                       WaitResult)
+from .routing import Router
+
+log = logging.getLogger("aion_actors.cluster")
 
 
 class Runtime:
@@ -46,12 +57,28 @@ class Runtime:
             if config.store_owned:
                 self.store.close()
             raise
-        self.context = RuntimeContext(self.store, registry, runner, config, clock=clock)
+        self.node_id = config.node_id or new_node_id()
+        self.membership: Membership | None = None
+        if isinstance(self.store, ShardLeases):
+            with store_errors():
+                ownership = Ownership(self.store.shard_count())
+            self.membership = Membership(self.store, ownership, self.node_id, config.lease_ttl,
+                                         capabilities=config.capabilities, takes_all=config.runtime == "local")
+        else:  # a store of the user's own without leases: this engine is its only node
+            ownership = Ownership(1, everything=True)
+        self.context = RuntimeContext(self.store, registry, runner, config, ownership, clock=clock)
+        self._registry = registry
         self._engine_id = new_run_id()
-        if config.runtime == "local":
-            register_blueprint(self._engine_id, Blueprint(config, registry))
         self._driver = Driver(self.context, self._engine_id)
         self.seam: EngineHandle = ActorEngineHandle(lambda msg: self._driver.tell(None, msg), self._driver.request)
+
+    @property
+    def ownership(self) -> Ownership:
+        return self.context.ownership
+
+    def owns(self, workflow_id: str) -> bool:
+        """Whether this node serves the workflow now (else its shard's owner does, reached through the inbox)."""
+        return self.context.ownership.owns(workflow_id)
 
     @property
     def system_handle(self) -> Any:
@@ -60,11 +87,57 @@ class Runtime:
 
     def _start(self, timeout: float) -> int:
         try:
+            if self.membership is not None:
+                with store_errors():
+                    self.membership.join()
+                self._check_alone()
+            if self.config.runtime == "local":
+                register_blueprint(self._engine_id, Blueprint(self.config, self._registry, self.ownership))
+            if isinstance(self.store, RequestInbox) and self.membership is not None:
+                self.context.router = Router(lambda *args, **kw: inbox.call(self.store, *args, **kw),
+                                             self._driver.tell)
             self._driver.start()
-            return self._driver.request(lambda corr: Recover(corr)).result(timeout)
+            resumed = self._driver.request(lambda corr: Recover(corr)).result(timeout)
+            if self.membership is not None:
+                self.membership.start(NodeHooks(gained=self._gained, lost=self._lost, drain=self._drain,
+                                                release_claims=self._release_claims, load=self._load))
+            return resumed
         except BaseException:
             self.close()
             raise
+
+    def _check_alone(self) -> None:
+        if self.config.runtime == "local" and len(self.ownership.owned()) < self.ownership.shards:
+            raise AionError(f"runtime 'local' serves its store alone, but other nodes own shards of "
+                            f"{self.config.store!r}; stop them first, or serve it with runtime 'inprocess' nodes")
+
+    # -- the node's hooks (called on its membership thread) ------------------------------
+
+    def _gained(self, shards: set[int]) -> None:
+        self._driver.tell(None, ShardsGained(frozenset(shards)))
+
+    def _lost(self, shards: set[int]) -> None:
+        self._driver.tell(None, ShardsLost(frozenset(shards)))
+
+    def _drain(self, shards: set[int]) -> set[int]:
+        return self._driver.request(lambda corr: Drain(corr, frozenset(shards))).result(10)
+
+    def _release_claims(self, node_id: str) -> None:
+        if isinstance(self.store, RequestInbox):
+            self.store.release_claims(node_id)
+
+    def _load(self) -> dict[str, Any]:
+        return {"resident": self.context.resident_runs, "runtime": self.config.runtime}
+
+    # -- what a request server does for another node ---------------------------------
+
+    def deliver(self, workflow_id: str, event: ev.Event, timeout: float) -> None:
+        """Record `event` for the workflow and deliver it (a routed signal, child outcome, cancel)."""
+        self._driver.request(lambda corr: DeliverToWorkflow(corr, workflow_id, event)).result(timeout)
+
+    def spawn(self, msg: SpawnChild) -> None:
+        """Start a child another node's run spawned (its outcome reaches the parent by routing)."""
+        self._driver.tell(None, msg)
 
     def start_workflow(self, workflow_id: str, started: ev.WorkflowStarted, timeout: float) -> None:
         """Record `started` as the first event of `workflow_id` and run it; returns once recorded."""
@@ -76,8 +149,18 @@ class Runtime:
         return self._driver.request(lambda corr: WaitResult(corr, workflow_id))
 
     def close(self) -> None:
-        """Stop the actors, then the activity workers; close the store if it was opened here."""
+        """Hand this node's shards off, stop the actors, then the activity workers; close the store if
+        it was opened here."""
+        if self.membership is not None and self.membership.joined:
+            try:
+                with store_errors():
+                    self.membership.leave(drain_for=min(self.config.lease_ttl, 5.0) if self._driver.running else 0)
+            except AionError:
+                log.exception("node %s could not hand its shards off; they move when its leases lapse",
+                              self.node_id)
         self._driver.stop()
+        if self.context.router is not None:
+            self.context.router.close()
         self.context.activities.shutdown()
         forget_blueprint(self._engine_id)
         if self.config.store_owned:

@@ -68,6 +68,28 @@ class Recover:
 
 
 @dataclass(frozen=True, slots=True)
+class ShardsGained:
+    """This node took these shards over: make their running workflows resident, arm their timers."""
+
+    shards: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class ShardsLost:
+    """These shards are another node's now (or about to be): drop their resident runs at once."""
+
+    shards: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """Ask the resident runs of these shards to passivate; the reply is the shards with none left."""
+
+    corr: int
+    shards: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
 class TimersDue:
     pass
 

@@ -22,7 +22,7 @@ from supervisors import LinkedActor
 
 from .. import events as ev
 from .. import status as st
-from ..errors import Failure, NotRunning, SequenceConflict, WorkflowAlreadyExists
+from ..errors import Failure, NotRunning, SequenceConflict, ShardMoved, WorkflowAlreadyExists
 from .context import store_errors
 from .deadlines import is_attempt_deadline
 from .messages import (AppendDone, AppendRequest, BeginRun, ClientReply, Committed, DeadlinePassed, DeliverToWorkflow,
@@ -100,6 +100,7 @@ class Recorder(RunSupervision, LinkedActor):
         self.to_write: list[AppendRequest] = []
         self.unstarted: list[ev.HistoryEvent] = []  # appended while no run actor was there to apply them
         self.last_signal_seq = 0
+        self.signal_keys: set[str] = set()  # of this workflow's keyed signals: each is recorded once
         self._init_supervision()
 
     # -- setup -------------------------------------------------------------
@@ -183,10 +184,17 @@ class Recorder(RunSupervision, LinkedActor):
             schedule = []
         state = WorkflowState(self.workflow_type, self.status.value if self.status else "running",
                               closed=bool(self.status and self.status.is_terminal))
+        fence = None
+        if not self.context.ownership.exclusive:
+            fence = self.context.ownership.fence(self.workflow_id)
+            if fence is None:  # the shard moved: the store would refuse it; its new owner replays the run
+                self._answer(purpose, False, ShardMoved(self.workflow_id))
+                self._fence(ShardMoved(self.workflow_id))
+                return
         token = self.next_token = self.next_token + 1
         self.pending[token] = InFlight(purpose, recorded)
         append = Append(self.workflow_id, expected, tuple(ev.to_stored(e) for e in recorded), state,
-                        tuple(schedule), tuple(cancel))
+                        tuple(schedule), tuple(cancel), fence)
         self._to_writer(AppendRequest(token, append))
         # The run's own records come back as soon as their seqs are assigned, so its code
         # may run ahead and its next commands join the same commit; their effects wait for
@@ -212,6 +220,8 @@ class Recorder(RunSupervision, LinkedActor):
             self.cancel_requested = True
         elif isinstance(e, ev.SignalReceived):
             self.last_signal_seq = event.seq
+            if e.key:
+                self.signal_keys.add(e.key)
         elif isinstance(e, ev.ChildWorkflowStarted):
             self.open_children[e.child_workflow_id] = e.parent_close_policy
         elif isinstance(e, ev.CHILD_OUTCOMES):
@@ -360,8 +370,9 @@ class Recorder(RunSupervision, LinkedActor):
         if (isinstance(msg.event, ev.WorkflowPaused) and paused) or (
                 isinstance(msg.event, ev.WorkflowResumed) and not paused) or (
                 isinstance(msg.event, ev.TimerFired) and msg.event.timer_id not in self.open_timers) or (
-                isinstance(msg.event, ev.CHILD_OUTCOMES) and msg.event.child_workflow_id not in self.open_children):
-            self._reply(msg.reply_to, msg.corr, True, None)  # already fired/cancelled/resolved: nothing to record
+                isinstance(msg.event, ev.CHILD_OUTCOMES) and msg.event.child_workflow_id not in self.open_children) or (
+                isinstance(msg.event, ev.SignalReceived) and msg.event.key in self.signal_keys):
+            self._reply(msg.reply_to, msg.corr, True, None)  # already fired/resolved/received: nothing to record
             return
         self.delivered_while_passivating |= self.passivating
         self._append((msg.event,), Delivery(msg.corr, msg.reply_to), msg.observed_at)

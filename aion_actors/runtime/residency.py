@@ -61,6 +61,16 @@ class ResidencyBook:
     def is_waiting(self, workflow_id: str) -> bool:
         return workflow_id in self._waiting
 
+    def resident_where(self, wanted: Callable[[str], bool]) -> list[str]:
+        """The resident runs whose id `wanted` accepts (say, those of some shards)."""
+        return [w for w in self._resident if wanted(w)]
+
+    def waiting_where(self, wanted: Callable[[str], bool]) -> list[str]:
+        return [w for w in self._waiting if wanted(w)]
+
+    def resident_count(self) -> int:
+        return len(self._resident)
+
     def has_room(self) -> bool:
         return len(self._resident) < self.max_resident
 
@@ -149,6 +159,9 @@ class ResidencyBook:
 
     def add_result_waiter(self, workflow_id: str, corr: int) -> None:
         self._result_waiters.setdefault(workflow_id, []).append(corr)
+
+    def result_waited_where(self, wanted: Callable[[str], bool]) -> list[str]:
+        return [w for w in self._result_waiters if wanted(w)]
 
     def take_result_waiters(self, workflow_id: str) -> list[int]:
         return self._result_waiters.pop(workflow_id, [])

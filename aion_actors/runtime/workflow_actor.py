@@ -303,9 +303,12 @@ class WorkflowActor(SupervisedActivities, ProcessWatcher, Actor):
 
     def _send_signal(self, sent: ev.SignalSent) -> None:
         """Deliver a recorded signal; the target's answer comes back here as a `ClientReply`."""
-        corr = ("signal", self.instance.info.run_id, sent.ordinal)
+        run_id = self.instance.info.run_id
+        corr = ("signal", run_id, sent.ordinal)
+        # Keyed, so the re-send after this run is rebuilt (or a routed retry) is recorded once.
+        key = f"{self.workflow_id}/{run_id}#{sent.ordinal}" if sent.ordinal else ""
         self.send(self.engine, DeliverToWorkflow(corr, sent.target_workflow_id,
-                                                 ev.SignalReceived(sent.name, sent.payload), self.myAddress))
+                                                 ev.SignalReceived(sent.name, sent.payload, key), self.myAddress))
 
     def _signal_outcome(self, msg: ClientReply, sender) -> None:
         """Record how the delivery of a signal this run sent ended; the code's await resolves on it."""

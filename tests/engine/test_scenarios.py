@@ -337,13 +337,14 @@ def test_a_signal_waiting_for_room_is_answered_not_running_when_its_target_close
     from aion_actors.converter import encode_value
     from aion_actors.runtime.engine_actor import EngineActor
     from aion_actors.runtime.messages import ClientReply, DeliverToWorkflow
+    from aion_actors.cluster.ownership import Ownership
     from aion_actors.runtime.residency import ResidencyBook
 
     summaries = {"target": SimpleNamespace(workflow_type="t", status="running", closed_at=None)}
     engine = EngineActor()
     sent = []
     engine.send = lambda to, msg: sent.append((to, msg))
-    engine.context = SimpleNamespace(store_summary=summaries.get)
+    engine.context = SimpleNamespace(store_summary=summaries.get, ownership=Ownership(1, everything=True))
     engine.book = ResidencyBook(max_resident=0, idle_timeout=3600)  # no room: the delivery waits
     corr = ("signal", "the sender's run", 1)
     engine._deliver(DeliverToWorkflow(corr, "target", ev.SignalReceived("hi", encode_value(None)), "sender"))

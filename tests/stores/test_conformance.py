@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, update
 from sqlalchemy.pool import NullPool
 
-from stores import EventStore, EventStoreConformance, InMemoryStore, RequestInbox, RequestInboxConformance
+from stores import EventStore, EventStoreConformance, InMemoryStore, RequestInbox, RequestInboxConformance, open_store
 from stores.schema import events
 from stores.sql import SqlStore
 
@@ -98,6 +98,9 @@ class TestInMemoryRequestInbox(RequestInboxConformance):
     def make_inbox(self, tmp_path: Path) -> RequestInbox:
         return InMemoryStore()
 
+    def make_sharded_inbox(self, tmp_path: Path, shards: int) -> RequestInbox:
+        return open_store("memory:", shards=shards)
+
 
 class TestSqliteFileRequestInbox(RequestInboxConformance):
     def make_inbox(self, tmp_path: Path) -> RequestInbox:
@@ -110,6 +113,9 @@ class TestSqliteFileRequestInbox(RequestInboxConformance):
 class TestSqliteMemoryRequestInbox(RequestInboxConformance):
     def make_inbox(self, tmp_path: Path) -> RequestInbox:
         return SqlStore("sqlite://")
+
+    def make_sharded_inbox(self, tmp_path: Path, shards: int) -> RequestInbox:
+        return open_store("sqlite://", shards=shards)
 
 
 @pytest.mark.postgres

@@ -47,7 +47,8 @@ def test_the_event_store_contract_is_what_the_engine_uses():
 
 def test_the_request_inbox_is_a_contract_of_its_own():
     assert stores.RequestInbox.__abstractmethods__ == {
-        "put_request", "claim_requests", "answer_request", "get_request", "withdraw_request", "prune_requests",
+        "put_request", "claim_requests", "release_claims", "answer_request", "get_request", "withdraw_request",
+        "prune_requests",
     }
     assert not issubclass(stores.EventStore, stores.RequestInbox)
     assert not issubclass(stores.RequestInbox, stores.EventStore)
