@@ -9,7 +9,6 @@ engine's start-up time.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import queue
@@ -23,7 +22,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aion_actors import Engine
 from aion_actors.cli import main
 from aion_actors.cluster import local
 from stores.url import open_store
@@ -316,10 +314,6 @@ def test_up_refuses_a_file_without_workflows(tmp_path):
 
 # -- with real `aion worker` nodes --------------------------------------------------------------
 
-NODES_IN_ENGINE = "node_id" in inspect.signature(Engine).parameters
-
-
-@pytest.mark.skipif(not NODES_IN_ENGINE, reason="Engine(node_id=, lease_ttl=) is not on this branch yet")
 def test_worker_nodes_share_the_shards_and_come_back_after_sigkill(tmp_path):
     url = f"sqlite:///{tmp_path}/aion.db"
     open_store(url).close()  # so that `status` can read it before the nodes have opened it
@@ -360,7 +354,6 @@ def test_worker_nodes_share_the_shards_and_come_back_after_sigkill(tmp_path):
             up.wait()
 
 
-@pytest.mark.skipif(not NODES_IN_ENGINE, reason="Engine(node_id=, lease_ttl=) is not on this branch yet")
 def test_the_local_cluster_example_kills_a_node_and_every_trip_completes(tmp_path):
     example = Path(REPO) / "examples" / "09_local_cluster.py"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p)}
