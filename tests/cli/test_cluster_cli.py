@@ -242,7 +242,8 @@ def url(tmp_path):
 def test_status_lists_nodes_their_shards_and_the_unowned_ones(url):
     store = open_store(url, shards=8)
     try:
-        store.heartbeat("node-a", {"host": "alpha", "pid": 101, "resident": 12, "load": 0.5})
+        store.heartbeat("node-a", {"host": "alpha", "pid": 101, "resident": 12, "load": 0.5,
+                                   "capabilities": ["gpu", "eu"]})
         store.heartbeat("node-b", {"host": "beta", "pid": 202})
         for shard in (0, 1, 2):
             assert store.acquire(shard, "node-a", 60) is not None
@@ -259,11 +260,12 @@ def test_status_lists_nodes_their_shards_and_the_unowned_ones(url):
     assert (rows["node-a"]["shards"], rows["node-a"]["resident"], rows["node-a"]["load"]) == (3, 12, 0.5)
     assert (rows["node-b"]["shards"], rows["node-b"]["resident"], rows["node-b"]["load"]) == (1, None, None)
     assert rows["node-a"]["live"] and 0 <= rows["node-a"]["heartbeat_age"] < 60
+    assert (rows["node-a"]["capabilities"], rows["node-b"]["capabilities"]) == (["gpu", "eu"], [])
 
     table = invoke("cluster", "status", "--store", url)
     assert table.exit_code == 0, table.output
     a_row = next(line for line in table.output.splitlines() if "node-a" in line)
-    assert all(word in a_row for word in ("alpha", "101", "live", "3", "12", "0.5"))
+    assert all(word in a_row for word in ("alpha", "101", "live", "3", "12", "0.5", "gpu, eu"))
     b_row = next(line for line in table.output.splitlines() if "node-b" in line)
     assert "beta" in b_row and "202" in b_row and "-" in b_row
     assert "unowned shards: 4 of 8 (3-4, 6-7)" in table.output
