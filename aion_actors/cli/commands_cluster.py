@@ -58,7 +58,8 @@ def up(sources: tuple[str, ...], store: str, as_json: bool, nodes: int, lease_tt
 
     The nodes (node-1 ... node-N) share the store and split its workflows.
     Each runs under a supervisor: a node that dies (even with kill -9) is
-    restarted at once with the same node id and takes its shards back.
+    restarted at once with the same node id and gets its share of the
+    shards again.
     A node that keeps dying (more than --max-restarts restarts --within
     seconds) stops the whole cluster (exit 1, with that node's last
     output). Stopping is clean: every node gets SIGTERM and hands its
@@ -85,6 +86,9 @@ def up(sources: tuple[str, ...], store: str, as_json: bool, nodes: int, lease_tt
                    f"(output in {supervised.log_dir}); Ctrl-C to stop")
     stopped = _follow(supervised, as_json)
     if stopped is not None and stopped.failed:
+        if as_json:
+            click.echo(dumps({"event": "failed", "node": stopped.failed_node, "reason": stopped.reason,
+                              "tail": list(stopped.tail)}))
         raise Exit(ERROR, _failure(stopped, supervised, max_restarts, within))
     if not as_json:
         click.echo(f"aion cluster: stopped {nodes} node{'s' if nodes > 1 else ''}; running workflows stay durable")
@@ -173,7 +177,7 @@ class _stop_requested:
 @_lease_ttl_option
 def status(store: str, as_json: bool, lease_ttl: float) -> None:
     """Show the nodes of the store's cluster: id, host and pid, heartbeat age, live or not,
-    shards owned, resident runs and load; and the shards nobody owns.
+    shards owned, resident runs, load and capabilities; and the shards nobody owns.
 
     A node is live when its last heartbeat is at most --lease-ttl seconds old
     (by the store's clock). Give the --lease-ttl the nodes run with.
@@ -193,7 +197,8 @@ def status(store: str, as_json: bool, lease_ttl: float) -> None:
     unowned = [lease.shard for lease in leases if lease.owner is None or not lease.live]
     rows = [{"node_id": n.node_id, "host": n.info.get("host"), "pid": n.info.get("pid"),
              "heartbeat_age": round(n.age.total_seconds(), 3), "live": n.live, "shards": owned.get(n.node_id, 0),
-             "resident": n.info.get("resident"), "load": n.info.get("load")} for n in nodes]
+             "resident": n.info.get("resident"), "load": n.info.get("load"),
+             "capabilities": list(n.info.get("capabilities") or ())} for n in nodes]
     if as_json:
         click.echo(dumps({"nodes": rows, "shards": len(leases), "unowned_shards": unowned}))
         return
@@ -208,11 +213,11 @@ def status(store: str, as_json: bool, lease_ttl: float) -> None:
 
 
 def _nodes_table(rows: list[dict]) -> Table:
-    table = Table("node", "host", "pid", "heartbeat", "live", "shards", "resident", "load")
+    table = Table("node", "host", "pid", "heartbeat", "live", "shards", "resident", "load", "capabilities")
     for r in rows:
         table.add_row(render.escape(r["node_id"]), _dash(r["host"]), _dash(r["pid"]), f"{r['heartbeat_age']:.1f} s ago",
                       "[green]live[/]" if r["live"] else "[red]gone[/]", str(r["shards"]), _dash(r["resident"]),
-                      _dash(r["load"]))
+                      _dash(r["load"]), _dash(", ".join(map(str, r["capabilities"])) or None))
     return table
 
 

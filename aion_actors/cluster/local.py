@@ -264,9 +264,9 @@ class LocalCluster:
         intensity, period: at most `intensity` restarts within `period`
             seconds; one more stops every node (`ClusterStopped.failed`).
         stop_grace: seconds between SIGTERM and SIGKILL when stopping a node.
-        log_dir: where each node's output goes (``<node id>.log``); default a
-            temporary directory, removed after a clean stop and kept (named in
-            the `ClusterStopped` report's tail) after a failure.
+        log_dir: where each node's output goes (``<node id>.log``, see
+            `log_path`); default a temporary directory, removed after a clean
+            stop and kept after a failure, for its logs to be read.
         env: the nodes' environment (default: this process's).
     """
 

@@ -9,7 +9,6 @@ engine's start-up time.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import queue
@@ -23,7 +22,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aion_actors import Engine
 from aion_actors.cli import main
 from aion_actors.cluster import local
 from stores.url import open_store
@@ -188,6 +186,8 @@ def test_a_node_that_keeps_dying_stops_the_cluster_with_its_last_output(clusters
         if line["event"] == "started":
             cluster.all_pids.add(line["pid"])
     assert sum(1 for line in lines if line["event"] == "died" and line["node"] == "node-2") > 10
+    assert lines[-1]["event"] == "failed" and lines[-1]["node"] == "node-2"
+    assert lines[-1]["tail"] == ["cannot open the store: disk on fire"]
     assert {line["node"] for line in lines if line["event"] == "stopped"} == {"node-1", "node-3"}
     assert [pid for pid in cluster.all_pids if running(pid)] == []
 
@@ -242,7 +242,8 @@ def url(tmp_path):
 def test_status_lists_nodes_their_shards_and_the_unowned_ones(url):
     store = open_store(url, shards=8)
     try:
-        store.heartbeat("node-a", {"host": "alpha", "pid": 101, "resident": 12, "load": 0.5})
+        store.heartbeat("node-a", {"host": "alpha", "pid": 101, "resident": 12, "load": 0.5,
+                                   "capabilities": ["gpu", "eu"]})
         store.heartbeat("node-b", {"host": "beta", "pid": 202})
         for shard in (0, 1, 2):
             assert store.acquire(shard, "node-a", 60) is not None
@@ -259,11 +260,12 @@ def test_status_lists_nodes_their_shards_and_the_unowned_ones(url):
     assert (rows["node-a"]["shards"], rows["node-a"]["resident"], rows["node-a"]["load"]) == (3, 12, 0.5)
     assert (rows["node-b"]["shards"], rows["node-b"]["resident"], rows["node-b"]["load"]) == (1, None, None)
     assert rows["node-a"]["live"] and 0 <= rows["node-a"]["heartbeat_age"] < 60
+    assert (rows["node-a"]["capabilities"], rows["node-b"]["capabilities"]) == (["gpu", "eu"], [])
 
     table = invoke("cluster", "status", "--store", url)
     assert table.exit_code == 0, table.output
     a_row = next(line for line in table.output.splitlines() if "node-a" in line)
-    assert all(word in a_row for word in ("alpha", "101", "live", "3", "12", "0.5"))
+    assert all(word in a_row for word in ("alpha", "101", "live", "3", "12", "0.5", "gpu, eu"))
     b_row = next(line for line in table.output.splitlines() if "node-b" in line)
     assert "beta" in b_row and "202" in b_row and "-" in b_row
     assert "unowned shards: 4 of 8 (3-4, 6-7)" in table.output
@@ -314,12 +316,9 @@ def test_up_refuses_a_file_without_workflows(tmp_path):
 
 # -- with real `aion worker` nodes --------------------------------------------------------------
 
-NODES_IN_ENGINE = "node_id" in inspect.signature(Engine).parameters
-
-
-@pytest.mark.skipif(not NODES_IN_ENGINE, reason="Engine(node_id=, lease_ttl=) is not on this branch yet")
 def test_worker_nodes_share_the_shards_and_come_back_after_sigkill(tmp_path):
     url = f"sqlite:///{tmp_path}/aion.db"
+    open_store(url).close()  # so that `status` can read it before the nodes have opened it
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p)}
     up = subprocess.Popen([sys.executable, "-m", "aion_actors.cli", "cluster", "up", SHOP, "--nodes", "2",
                            "--lease-ttl", "2", "--store", url, "--json"], cwd=tmp_path, env=env,
@@ -357,7 +356,6 @@ def test_worker_nodes_share_the_shards_and_come_back_after_sigkill(tmp_path):
             up.wait()
 
 
-@pytest.mark.skipif(not NODES_IN_ENGINE, reason="Engine(node_id=, lease_ttl=) is not on this branch yet")
 def test_the_local_cluster_example_kills_a_node_and_every_trip_completes(tmp_path):
     example = Path(REPO) / "examples" / "09_local_cluster.py"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p)}

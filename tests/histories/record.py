@@ -21,6 +21,7 @@ import contextlib
 import importlib.metadata
 import io
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -136,6 +137,32 @@ SCENARIOS: dict[str, tuple[str, Callable[[str], dict[str, str] | None]]] = {
      "07_versioning", "08_testing")
 }
 SCENARIOS["extras"] = (EXTRAS, _extras)
+
+
+def _trips(store: str) -> None:
+    """09's `trip` run by one engine: the example's cluster changes which node runs it, not its history."""
+    source = "examples/09_local_cluster.py"
+    example = load(source)
+    with tempfile.TemporaryDirectory(prefix="aion-trips-") as tmp:
+        with _environ("TRIP_STEPS_LOG", str(Path(tmp) / "steps.log")):
+            with aion.Engine(store=store, workflows=[example.trip], activities=[example.travel]) as engine:
+                engine.start(example.trip, 1, id="trip-1").result(timeout=60)
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str):
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
+
+
+SCENARIOS["09_local_cluster"] = ("examples/09_local_cluster.py", _trips)
 
 
 # -- writing the files --------------------------------------------------------------
