@@ -238,7 +238,14 @@ class Engine:
     def residency(self, workflow_id: str) -> Residency:
         """Where a workflow lives now, as a `Residency`: resident here, durable but not resident
         (rebuilt by replay when something arrives), ended, or unknown. Asking does not wake it."""
-        return self._require_open().seam.resolve_workflow(workflow_id)
+        where = self._require_open().seam.resolve_workflow(workflow_id)
+        if where is Residency.RESIDENT:
+            # Its end may be committed while its actors are still stopping (on "local", the
+            # Recorder's notice travels between processes): once recorded, it has ended.
+            summary = self._summary(workflow_id)
+            if summary is not None and summary.closed_at is not None:
+                return Residency.TERMINAL
+        return where
 
     def _summary(self, workflow_id: str) -> WorkflowSummary | None:
         with store_errors():
