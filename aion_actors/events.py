@@ -240,6 +240,17 @@ class ChildWorkflowStartFailed(Event):
 CHILD_OUTCOMES = (ChildWorkflowCompleted, ChildWorkflowFailed, ChildWorkflowCancelled, ChildWorkflowStartFailed)
 
 
+def child_outcome(child_id: str, terminal: Event) -> Event:
+    """The event a parent records when its child's run ended with `terminal`."""
+    if isinstance(terminal, WorkflowCompleted):
+        return ChildWorkflowCompleted(child_id, terminal.result)
+    if isinstance(terminal, WorkflowFailed):
+        return ChildWorkflowFailed(child_id, terminal.failure)
+    if isinstance(terminal, WorkflowCancelled):
+        return ChildWorkflowCancelled(child_id, terminal.reason)
+    return ChildWorkflowFailed(child_id, Failure("WorkflowTimedOut", f"child {child_id!r} timed out"))
+
+
 # -- markers (patches, side effects) ---------------------------------------
 
 

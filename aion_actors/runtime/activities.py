@@ -50,6 +50,10 @@ class _Attempts:
     def forget(self, key: tuple) -> None:
         self._running.pop(key, None)
 
+    def running(self) -> int:
+        """Attempts submitted and not yet finished (a node's load, for its heartbeat)."""
+        return len(self._running)
+
     def busy(self) -> bool:
         """Whether an attempt was submitted whose actor has not had its outcome (read on the driver thread)."""
         return bool(self._running)

@@ -11,16 +11,17 @@ resident, which wait for room and who waits for a result is kept in a
 `residency.ResidencyBook`, whose rules are plain functions of its data; this
 actor carries its answers out: it starts Recorders, makes running workflows
 resident from the store on recovery, and answers result waiters when a run
-closes."""
+closes. It serves only the shards its node owns (`shard_handover`): a request
+for another node's workflow is answered `ShardMoved` (the client routes it),
+and a run's message for one goes through the node's `routing.Router`."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Callable
 
 from thespian.actors import Actor, ChildActorExited
 
@@ -33,7 +34,8 @@ from .messages import (ArmTimer, Batch, BeginRun, ClientReply, DeliverToWorkflow
                        Housekeeping, InitEngine, InitRecorder, Passivate, Passivated, QueryWorkflow, RecorderUp,
                        Recover, ResolveWorkflow, RunClosed, RunQuery, ShardsGained, ShardsLost, SpawnChild,
                        StartWorkflow, TerminateActivity, TimersDue, WaitResult)
-from .residency import ResidencyBook, Then
+from .residency import Asked, ResidencyBook, Then
+from .shard_handover import ShardHandover
 from .tree import TypeSupervisors
 
 log = logging.getLogger("aion_actors.engine")
@@ -43,27 +45,14 @@ log = logging.getLogger("aion_actors.engine")
 _TIMERS_PER_PASS = 16_384
 _CLOSED_REMEMBERED = 4_096
 
-RESIDENT, NON_RESIDENT, TERMINAL, UNKNOWN = (Residency.RESIDENT, Residency.NON_RESIDENT, Residency.TERMINAL,
-                                             Residency.UNKNOWN)
+RESIDENT, NON_RESIDENT, TERMINAL, UNKNOWN = Residency
 
 
 def _nothing(recorder) -> None:
     """What a run made resident for its own sake (recovery, a child) does once its Recorder is up."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Asked:
-    """A request waiting for its run to be made resident, with whom to answer if it never is."""
-
-    then: Then
-    corr: Any
-    reply_to: Any
-
-    def __call__(self, recorder) -> None:
-        self.then(recorder)
-
-
-class EngineActor(Actor):
+class EngineActor(ShardHandover, Actor):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.context = None
@@ -155,7 +144,7 @@ class EngineActor(Actor):
                 then(run.recorder)
             return
         if corr is not None:
-            then = _Asked(then, corr, reply_to)
+            then = Asked(then, corr, reply_to)
         if self.book.is_waiting(workflow_id):
             self.book.wait_for_room(workflow_id, then)
             return
@@ -184,15 +173,10 @@ class EngineActor(Actor):
             # answer as if asked now, or a run awaiting its signal_external would wait until rebuilt.
             error = WorkflowNotFound(workflow_id) if summary is None else NotRunning(workflow_id, summary.status)
             for asked in waiting:
-                if isinstance(asked, _Asked):
+                if isinstance(asked, Asked):
                     self._reply(asked.corr, False, error, asked.reply_to)
             return
         self._new_recorder(workflow_id, summary.workflow_type, waiting)
-
-    def _answer_moved(self, workflow_id: str, waiting: list[Then]) -> None:
-        for asked in waiting:
-            if isinstance(asked, _Asked):
-                self._reply(asked.corr, False, ShardMoved(workflow_id), asked.reply_to)
 
     def _make_resident(self, workflow_id: str) -> None:
         """Make a running workflow resident (replaying it), as soon as there is room."""
@@ -287,48 +271,6 @@ class EngineActor(Actor):
     def _recover(self, msg: Recover) -> None:
         self._reply(msg.corr, True, self._take_over(None))
 
-    def _take_over(self, shards: set[int] | None) -> int:
-        """Make the running workflows of this node's shards (or of `shards`) resident, arm their timers."""
-        resumed = 0
-        for summary in self.context.list_active(shards):
-            if self.book.is_resident(summary.workflow_id) or summary.status == "paused":
-                continue
-            self._make_resident(summary.workflow_id)
-            resumed += 1
-        for row in self.context.all_timers(shards):
-            self.context.wheel.arm(row.workflow_id, row.timer_id, row.fire_at)
-        return resumed
-
-    def _shards_gained(self, msg: ShardsGained) -> None:
-        resumed = self._take_over(set(msg.shards))
-        log.info("took shards %s over: %d running workflows resumed", sorted(msg.shards), resumed)
-
-    def _in(self, shards) -> Callable[[str], bool]:
-        shard = self.context.ownership.shard
-        return lambda workflow_id: shard(workflow_id) in shards
-
-    def _shards_lost(self, msg: ShardsLost) -> None:
-        """Their runs' actors stop now; what waited for room there is answered `ShardMoved` (clients
-        route it to the new owner). Their timers stay on the heap and are skipped when due."""
-        in_lost = self._in(msg.shards)
-        for workflow_id in self.book.resident_where(in_lost):
-            self._drop(workflow_id)
-        for workflow_id in self.book.waiting_where(in_lost):
-            self._answer_moved(workflow_id, self.book.take_waiting(workflow_id))
-        for workflow_id in self.book.result_waited_where(in_lost):
-            for corr in self.book.take_result_waiters(workflow_id):
-                self._reply(corr, True)  # "not here": the client follows it in the store
-
-    def _drain(self, msg: Drain) -> None:
-        in_draining = self._in(msg.shards)
-        busy = self.book.resident_where(in_draining)
-        for workflow_id in busy:
-            run = self.book.touch(workflow_id, time.monotonic())
-            if run.recorder is not None:
-                self.send(run.recorder, Passivate(workflow_id))
-        shard = self.context.ownership.shard
-        self._reply(msg.corr, True, set(msg.shards) - {shard(w) for w in busy})
-
     def _timers_due(self, msg: TimersDue) -> None:
         # Every fire of one pass is recorded at the moment the pass saw it due: they share
         # one group commit anyway, and the runs' reactions follow in the same cascade.
@@ -377,7 +319,7 @@ class EngineActor(Actor):
 
     def _tell_parent(self, parent_id: str, child_id: str, outcome: ev.Event) -> None:
         if self.residency(parent_id) in (RESIDENT, NON_RESIDENT):
-            self._deliver(DeliverToWorkflow(None, parent_id, child_outcome(child_id, outcome)))
+            self._deliver(DeliverToWorkflow(None, parent_id, ev.child_outcome(child_id, outcome)))
 
     def _spawn_child(self, msg: SpawnChild) -> None:
         if not self.context.ownership.owns(msg.child_workflow_id):
@@ -447,14 +389,3 @@ _HANDLERS = {
     ShardsLost: EngineActor._shards_lost,
     Drain: EngineActor._drain,
 }
-
-
-def child_outcome(child_id: str, terminal: ev.Event) -> ev.Event:
-    """The event a parent records when its child's run ended with `terminal`."""
-    if isinstance(terminal, ev.WorkflowCompleted):
-        return ev.ChildWorkflowCompleted(child_id, terminal.result)
-    if isinstance(terminal, ev.WorkflowFailed):
-        return ev.ChildWorkflowFailed(child_id, terminal.failure)
-    if isinstance(terminal, ev.WorkflowCancelled):
-        return ev.ChildWorkflowCancelled(child_id, terminal.reason)
-    return ev.ChildWorkflowFailed(child_id, Failure("WorkflowTimedOut", f"child {child_id!r} timed out"))

@@ -151,7 +151,9 @@ class Runtime:
             self.store.release_claims(node_id)
 
     def _load(self) -> dict[str, Any]:
-        return {"resident": self.context.resident_runs, "runtime": self.config.runtime}
+        # load: the activity attempts running here, the work a node does beyond recording.
+        return {"resident": self.context.resident_runs, "load": self.context.activities.running(),
+                "runtime": self.config.runtime}
 
     # -- what a request server does for another node ---------------------------------
 

@@ -26,6 +26,18 @@ from typing import Any, Callable
 Then = Callable[[Any], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A request waiting for its run to be made resident, with whom to answer if it never is."""
+
+    then: Then
+    corr: Any
+    reply_to: Any
+
+    def __call__(self, recorder) -> None:
+        self.then(recorder)
+
+
 @dataclass(slots=True)
 class Resident:
     """A run with actors here."""

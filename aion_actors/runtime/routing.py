@@ -15,7 +15,6 @@ import concurrent.futures
 import logging
 from typing import Any, Callable
 
-from stores.inbox import RequestInbox
 
 from .. import events as ev
 from ..errors import AionError, NoWorkerAnswered

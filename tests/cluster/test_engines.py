@@ -118,3 +118,10 @@ def test_a_client_engine_owns_nothing_and_reaches_every_workflow(two_nodes, tmp_
         with pytest.raises(aion.UnknownWorkflowType):
             client.start("no_such_workflow", id="nope")  # checked by the owner of its shard
     assert {n.node_id for n in one._store.nodes(10)} == {"one", "two"}  # a client is not a node
+
+
+def test_the_local_runtime_serves_its_store_alone(two_nodes, tmp_path):
+    with pytest.raises(aion.AionError, match="runtime 'local' serves its store alone"):
+        aion.Engine(f"sqlite:///{tmp_path}/aion.db", runtime="local", **APP).open()
+    one, two = two_nodes
+    assert {n.node_id for n in one._store.nodes(10)} == {"one", "two"}  # it left nothing behind
