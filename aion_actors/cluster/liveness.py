@@ -16,6 +16,8 @@ import os
 import socket
 from typing import Any
 
+from ..runtime.procs import proc_stat
+
 
 
 def _host() -> str:
@@ -33,15 +35,9 @@ HOST = _host()
 
 
 def process_start(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat); None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: fields are counted after its last ')'.
-    fields = stat[stat.rindex(b")") + 2:].split()
-    return int(fields[19])
+    """The process's start time in clock ticks since boot; None if it is gone or a zombie (dead, unreaped)."""
+    stat = proc_stat(pid)
+    return None if stat is None or stat[0] == "Z" else stat[3]
 
 
 def identity() -> dict[str, Any]:
