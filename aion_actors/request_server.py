@@ -118,6 +118,7 @@ class RequestServer:
         runtime = engine._require_open()
         self.name = runtime.node_id  # its claims lapse when this node is found dead
         self._waker = runtime.waker
+        self._saturated = False  # every request thread was busy at the last look
         self._poll = poll_interval
         self._threads = threads
         self._stopping = threading.Event()
@@ -152,6 +153,7 @@ class RequestServer:
                 ownership = self.engine._require_open().ownership
                 shards = None if ownership.exclusive else ownership.serving()
                 claimed = store.claim_requests(self.name, free, shards=shards) if free else []
+                self._saturated = len(claimed) >= free  # more may be waiting than there were threads
                 for _ in range(free - len(claimed)):
                     self._in_flight.release()
                 for request in claimed:
@@ -184,3 +186,5 @@ class RequestServer:
                 self._waker.poke(reply_to)  # the client reads its answer now, not at its next poll
         finally:
             self._in_flight.release()
+            if self._waker is not None and self._saturated:
+                self._waker.wake()  # the loop stopped claiming when every thread was busy: claim again now
