@@ -18,10 +18,19 @@ import aion_actors as aion
 from _cluster_app import ACTIVITIES, WORKFLOWS, hello
 
 
-def hello_rate(engine: aion.Engine, workflows: int, threads: int, prefix: str = "h") -> float:
-    """Start `workflows` hellos from `threads` threads, await every result: workflows per second."""
+def hello_rate(engine: aion.Engine, workflows: int, threads: int, latencies: list | None = None) -> float:
+    """Start `workflows` hellos from `threads` threads, await every result: workflows per second.
+
+    `latencies`, when given, gets (seconds in `start`, seconds in `result`) of each workflow.
+    """
     def one(i: int) -> str:
-        return engine.start(hello, f"w{i}", id=f"{prefix}-{i}").result(timeout=300)
+        began = time.perf_counter()
+        handle = engine.start(hello, f"w{i}", id=f"h-{i}")
+        started = time.perf_counter()
+        result = handle.result(timeout=300)
+        if latencies is not None:
+            latencies.append((started - began, time.perf_counter() - started))
+        return result
 
     with ThreadPoolExecutor(threads) as pool:
         began = time.perf_counter()

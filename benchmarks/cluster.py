@@ -17,8 +17,8 @@ which owns no shard and routes every call through the store's request inbox.
 - failover: 2 nodes, 40 workflows looping (durable sleep 0.1 s + activity);
   the victim is SIGKILLed (noticed through /proc on one machine) or SIGSTOPped
   (only its lease timing out frees its shards). Figure: per victim workflow,
-  seconds from the signal to the first new event recorded (store polled every
-  ~20 ms); median and max. SQLite only.
+  seconds from the signal to the first new event recorded (its `recorded_at`,
+  on this machine's one clock); median and max. SQLite only.
 - fencing: hello wf/s of one plain in-process Engine (SQLite file) on this
   checkout vs. the commit before the cluster work (964b965, extracted to /tmp
   with `git archive`), alternating subprocess runs.
@@ -55,14 +55,19 @@ ONENODE = str(Path(__file__).with_name("_cluster_onenode.py"))
 # -- 1. throughput ---------------------------------------------------------------------------
 
 def timed_hello(client: aion.Engine, nodes, workflows: int, threads: int) -> tuple[float, dict[str, float]]:
-    """hello wf/s through `client`, and the cores each process used meanwhile."""
+    """hello wf/s through `client`; the cores each process used meanwhile, and the p50 and p90
+    of the time spent in `start()` and in `result()` (ms)."""
     pids = {name: proc.pid for name, proc in nodes.procs.items()} if nodes else {}
     before = {name: cpu_seconds(pid) for name, pid in pids.items()} | {"client": cpu_seconds()}
-    began = time.perf_counter()
-    rate = hello_rate(client, workflows, threads)
+    began, latencies = time.perf_counter(), []
+    rate = hello_rate(client, workflows, threads, latencies)
     elapsed = time.perf_counter() - began
     after = {name: cpu_seconds(pid) for name, pid in pids.items()} | {"client": cpu_seconds()}
-    return rate, {name: (after[name] - before[name]) / elapsed for name in before}
+    figures = {name: (after[name] - before[name]) / elapsed for name in before}
+    for k, call in enumerate(("start", "result")):
+        values = sorted(x[k] * 1000 for x in latencies)
+        figures[f"{call}() p50"], figures[f"{call}() p90"] = values[len(values) // 2], values[len(values) * 9 // 10]
+    return rate, figures
 
 
 def cluster_hello(url: str, count: int, workflows: int, threads: int) -> tuple[float, dict[str, float]]:
@@ -94,9 +99,11 @@ def throughput_rows(args, backends: list[tuple[str, str | None]]) -> list:
                 rates.append(rate)
                 for name, c in used.items():
                     cores.setdefault(name, []).append(c)
-                print(f"  {backend} {label}: {rate:,.0f} wf/s, cores {({k: round(v, 2) for k, v in used.items()})}",
+                print(f"  {backend} {label}: {rate:,.0f} wf/s, {({k: round(v, 2) for k, v in used.items()})}",
                       file=sys.stderr)
             rows.append((backend, f"{label}: hello wf/s", rates, 0))
+            rows += [(backend, f"{label}: {call} (ms)", cores.pop(call), 1)
+                     for call in ("start() p50", "start() p90", "result() p50", "result() p90")]
             nodes_total = [sum(v[i] for k, v in cores.items() if k != "client") for i in range(args.runs)]
             if any(nodes_total):
                 rows.append((backend, f"{label}: cores used by all nodes", nodes_total, 2))
@@ -175,7 +182,7 @@ def failover(url: str, lease_ttl: float, sig: int, workflows: int) -> list[float
         owners = nodes.owners()
         victims = [w for w in ids if owners.get(shard_of(w, 64)) == "node-b"]
         proc = nodes.procs["node-b"]
-        began = time.monotonic()
+        began, wall = time.monotonic(), time.time()
         nodes.signal("node-b", sig)
         if sig == signal.SIGKILL:
             proc.wait()
@@ -186,8 +193,10 @@ def failover(url: str, lease_ttl: float, sig: int, workflows: int) -> list[float
         moved: dict[str, float] = {}
         while len(moved) < len(victims):
             for w in victims:
-                if w not in moved and store.get_summary(w).last_seq > last[w]:
-                    moved[w] = time.monotonic() - began
+                if w not in moved and (new := store.read_history_from(w, last[w] + 1)):
+                    # The engine stamps events with its wall clock: one machine, one clock, so the figure
+                    # does not carry this loop's polling interval.
+                    moved[w] = new[0].recorded_at.timestamp() - wall
             if time.monotonic() - began > lease_ttl + 60:
                 raise SystemExit(f"{len(victims) - len(moved)} of node-b's workflows did not move within "
                                  f"{lease_ttl + 60:g} s")
@@ -236,8 +245,9 @@ def onenode_rate(checkout: str, workflows: int) -> float:
 def fencing_rows(args) -> list:
     checkouts = {"now (fenced, node)": REPO, f"before the cluster ({BEFORE_CLUSTER})": checkout_before()}
     rates: dict[str, list[float]] = {label: [] for label in checkouts}
-    for _ in range(max(5, args.runs)):
-        for label, checkout in checkouts.items():
+    for k in range(max(5, args.runs)):
+        # A-B then B-A: whichever runs second in a pair does not always get the warmer machine.
+        for label, checkout in sorted(checkouts.items(), reverse=bool(k % 2)):
             rates[label].append(onenode_rate(checkout, args.workflows))
         print(f"  fencing: {({k: round(v[-1]) for k, v in rates.items()})}", file=sys.stderr)
     now, before = rates.values()
