@@ -109,6 +109,10 @@ def throughput_rows(args, backends: list[tuple[str, str | None]]) -> list:
                 rows.append((backend, f"{label}: cores used by all nodes", nodes_total, 2))
             rows.append((backend, f"{label}: cores used by the {'client' if any(nodes_total) else 'process'}",
                          cores["client"], 2))
+            # Cores / (wf/s) = CPU seconds per workflow: the figure that says whether routing or the
+            # shared machine bounds it (the PostgreSQL server's own CPU is not sampled).
+            rows.append((backend, f"{label}: CPU ms per workflow (these processes)",
+                         [(n + c) / r * 1000 for n, c, r in zip(nodes_total, cores["client"], rates)], 2))
     return rows
 
 
