@@ -40,7 +40,7 @@ def cpu_seconds(pid: int | str = "self") -> float:
 def store_url(backend: str, postgres: str | None) -> Iterator[str]:
     """A fresh store: a SQLite file in a temporary folder, or a throwaway PostgreSQL database."""
     if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="aion-cluster-") as folder:
+        with tempfile.TemporaryDirectory(prefix="aion-bench-cluster-") as folder:
             yield f"sqlite:///{folder}/aion.db"
     else:
         from benchmarks.store_fencing import fresh_postgres
@@ -64,15 +64,16 @@ class Nodes:
 
     def start(self, node_id: str, lease_ttl: float = 10.0) -> subprocess.Popen:
         """An `aion worker` node serving the bench app, returned once it printed its banner."""
-        log = open(os.path.join(self.log_dir, f"{node_id}.log"), "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "aion_actors.cli", "worker", APP, "--store", self.url,
-                                 "--node-id", node_id, "--lease-ttl", f"{lease_ttl:g}"],
-                                env=self.env, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                                text=True, process_group=0, preexec_fn=_die_with_parent)
+        log_path = os.path.join(self.log_dir, f"{node_id}.log")
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "aion_actors.cli", "worker", APP, "--store", self.url,
+                                     "--node-id", node_id, "--lease-ttl", f"{lease_ttl:g}"],
+                                    env=self.env, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                                    text=True, process_group=0, preexec_fn=_die_with_parent)
         self.procs[node_id] = proc
         line = proc.stdout.readline()
         if not line.startswith("aion worker: serving"):
-            raise SystemExit(f"node {node_id} did not start: {line!r}; see {log.name}")
+            raise SystemExit(f"node {node_id} did not start: {line!r}; its output: {open(log_path).read()[-2000:]}")
         return proc
 
     def owners(self) -> dict[int, str]:
@@ -119,7 +120,7 @@ class Nodes:
 
 @contextlib.contextmanager
 def cluster(url: str) -> Iterator[Nodes]:
-    with tempfile.TemporaryDirectory(prefix="aion-cluster-logs-") as logs:
+    with tempfile.TemporaryDirectory(prefix="aion-bench-cluster-logs-") as logs:
         nodes = Nodes(url, logs)
         try:
             yield nodes

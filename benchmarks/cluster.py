@@ -3,14 +3,16 @@
 Every figure is taken end to end, as a user meets it, on a fresh store (a SQLite
 file, or a throwaway PostgreSQL database created and dropped here). Nodes are
 real `aion worker benchmarks/_cluster_app.py --node-id ... --lease-ttl ...`
-processes; the benchmark process is the client, `Engine(url, owns_shards=False)`,
-which owns no shard and routes every call through the store's request inbox.
+processes; the benchmark process is the client, `Engine(url, workflows=...,
+owns_shards=False)`, which owns no shard and routes every call through the
+store's request inbox. Ctrl-C or SIGTERM stops every node and drops the database.
 
 - throughput: M hello workflows (one async activity each) started by 16
   threads of the client, every result awaited; wf/s = M / (first start .. last
   result), timed once all 64 shards are owned and spread over the nodes. Also
-  one plain in-process Engine doing the same (no routing), and the CPU share
-  of each process (utime+stime from /proc over the timed span, in cores).
+  one plain in-process Engine doing the same (no routing); the p50/p90 of the
+  time spent in `start()` and in `result()`; the cores each process used
+  (utime+stime from /proc over the timed span) and the CPU ms per workflow.
 - signal: `handle.signal()` round trips to a workflow waiting on `receive`
   in a loop, owned by a worker node; sent from the client, and from an
   in-process Engine that is itself a node (owning the other half of the shards).
@@ -42,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aion_actors as aion  # noqa: E402
-from _cluster_app import ACTIVITIES, WORKFLOWS, hello, listener, looper  # noqa: E402
+from _cluster_app import ACTIVITIES, WORKFLOWS, listener, looper  # noqa: E402
 from _cluster_nodes import REPO, cluster, cpu_seconds, store_url  # noqa: E402
 from _cluster_onenode import hello_rate  # noqa: E402
 from _table import print_table  # noqa: E402
@@ -260,6 +262,10 @@ def fencing_rows(args) -> list:
         + [("sqlite", "now / before, per alternation", ratios, 3)]
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
@@ -278,6 +284,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=["throughput", "signal", "failover", "fencing"],
                         default=["throughput", "signal", "failover", "fencing"], help="which figures")
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so every node is stopped and a PostgreSQL database dropped.
+    signal.signal(signal.SIGTERM, _interrupted)
     args.workflows = args.workflows or (200 if args.quick else 500)
     args.signals = args.signals or (200 if args.quick else 500)
     args.nodes = [1, 3] if args.quick else [1, 2, 3]
@@ -304,4 +312,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted: every node started here is stopped, every database dropped") from None
