@@ -169,7 +169,7 @@ class Engine:
         (before anything is recorded) for an input that cannot be encoded.
         """
         name = workflow if isinstance(workflow, str) else workflow_definition(workflow).name
-        if self._config.owns_shards or not isinstance(workflow, str) or name in self._registry.workflows:
+        if self._config.owns_shards or name in self._registry.workflows:
             definition = self._registry.workflow(name)
         else:
             definition = None  # a client that does not have the code: the owner checks the name

@@ -113,7 +113,7 @@ def test_a_client_engine_owns_nothing_and_reaches_every_workflow(two_nodes, tmp_
     one, two = two_nodes
     with aion.Engine(f"sqlite:///{tmp_path}/aion.db", owns_shards=False) as client:
         assert client._runtime.ownership.serving() == frozenset()
-        handles = [client.start("hello", f"n{i}", id=f"client-{i}") for i in range(6)]
+        handles = [client.start(hello if i % 2 else "hello", f"n{i}", id=f"client-{i}") for i in range(6)]
         assert [h.result(10) for h in handles] == [f"hello n{i}" for i in range(6)]
         with pytest.raises(aion.UnknownWorkflowType):
             client.start("no_such_workflow", id="nope")  # checked by the owner of its shard
