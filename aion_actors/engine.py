@@ -31,6 +31,7 @@ from .payload import Payload
 from .status import WorkflowStatus
 
 _POLL = 0.25
+_FIRST_POLL = 0.005
 
 
 class Engine:
@@ -282,12 +283,15 @@ class WorkflowHandle:
     def _wait_result(self, timeout: float | None) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout
         waiter = self._engine._runtime.wait_result(self.workflow_id) if self._engine._runtime is not None else None
-        polled = False
+        polls = 0
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise TimeoutError(f"workflow {self.workflow_id!r} did not finish within {timeout}s")
-            wait = _POLL if remaining is None else min(_POLL, remaining)
+            # A run another node serves is followed in the store: soon at first (most runs are
+            # short), then every _POLL; one served here answers through its waiter.
+            wait = _POLL if waiter is not None else min(_POLL, _FIRST_POLL * 2 ** polls)
+            wait = wait if remaining is None else min(wait, remaining)
             if waiter is not None:
                 try:
                     closed = waiter.result(wait)
@@ -297,9 +301,9 @@ class WorkflowHandle:
                     if closed is not None:
                         return self._outcome(*closed)
                     waiter = None  # closed before we asked: the store has it
-            elif polled:
+            elif polls:
                 time.sleep(wait)
-            polled = True
+            polls += 1
             summary = self._engine._summary(self.workflow_id)
             if summary is None:
                 raise WorkflowNotFound(self.workflow_id)
