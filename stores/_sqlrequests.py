@@ -158,8 +158,10 @@ class SqlRequestInbox(RequestInbox):
                 cursor.execute(prepared.sql, prepared.params(params))
                 rows = cursor.fetchall()
                 return rows, cursor.rowcount
-        stmt = _claim_statements("postgresql", name[1])[name[0] == "claim"] if isinstance(name, tuple) \
-            else _statements("postgresql")[name]
+        if isinstance(name, tuple):  # ("anything" | "claim", routed)
+            stmt = _claim_statements("postgresql", name[1])[name[0] == "claim"]
+        else:
+            stmt = _statements("postgresql")[name]
         with self._statement(action) as conn:
             result = conn.execute(stmt, params)
             return (result.all() if result.returns_rows else []), result.rowcount
