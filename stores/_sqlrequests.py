@@ -1,12 +1,11 @@
 """The request inbox of `SqlStore`, on SQLite and PostgreSQL alike.
 
 A routed call makes five inbox calls (put, get, claim, answer, get), so each
-is one statement where the backends allow it, run the cheapest way each
-backend offers: on SQLite straight on the driver (`hooks.SqliteDirect`, as the
-store's appends), compiled once per store, because SQLAlchemy's execution
-machinery cost more than these small statements; on PostgreSQL in
-autocommit, because a one-statement transaction needs no BEGIN and COMMIT
-round trips around it.
+is one statement where the backends allow it, compiled once per store and
+run as SQL on the driver connection, because SQLAlchemy's execution machinery
+cost more than these small statements: on SQLite through `hooks.SqliteDirect`,
+as the store's appends; on PostgreSQL in autocommit, because a one-statement
+transaction needs no BEGIN and COMMIT round trips around it.
 
 Claiming is one `UPDATE ... WHERE id IN (oldest unclaimed of these shards
 ... FOR UPDATE SKIP LOCKED) RETURNING`: PostgreSQL locks the rows it hands
@@ -30,12 +29,11 @@ lock, so a client polling an unanswered request never stalls the writers.
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from functools import cached_property, lru_cache
-from typing import Any, Callable, ContextManager, Iterable, Iterator
+from typing import Any, Callable, ContextManager, Iterable
 
-from sqlalchemy import (ARRAY, Connection, Integer, any_, bindparam, delete, func, literal_column, null, or_, select,
+from sqlalchemy import (ARRAY, Integer, any_, bindparam, delete, func, literal_column, null, or_, select,
                         union_all, update)
 
 from . import _sqlhooks as hooks
@@ -122,12 +120,12 @@ class SqlRequestInbox(RequestInbox):
 
     @cached_property
     def _prepared(self) -> dict[Any, hooks.Prepared]:
-        """SQLite: the statements compiled for the driver, by name or by claim routing."""
+        """The statements compiled for the driver, by name or by claim routing."""
         dialect = self._engine.dialect
         prepared = {name: hooks.Prepared(stmt, dialect, keys=_PUT_KEYS if name == "put" else None)
-                    for name, stmt in _statements("sqlite").items()}
+                    for name, stmt in _statements(dialect.name).items()}
         for routed in (None, False, True):
-            anything, claim = _claim_statements("sqlite", routed)
+            anything, claim = _claim_statements(dialect.name, routed)
             prepared["anything", routed] = hooks.Prepared(anything, dialect)
             prepared["claim", routed] = hooks.Prepared(claim, dialect)
         return prepared
@@ -137,34 +135,26 @@ class SqlRequestInbox(RequestInbox):
         """PostgreSQL: the store's engine without transactions, for the one-statement calls."""
         return self._engine.execution_options(isolation_level="AUTOCOMMIT")
 
-    @contextmanager
-    def _statement(self, action: str) -> Iterator[Connection]:
-        """PostgreSQL: a connection in autocommit; driver errors come out as `StoreError`."""
-        with self._lock(False):
-            try:
-                with self._autocommit.connect() as conn:
-                    yield conn
-            except hooks.DRIVER_ERRORS as exc:
-                raise hooks.translate(exc, action, self._where) from exc
-
     def _run(self, action: str, name: Any, params: dict[str, Any], *, write: bool = True) -> tuple[list[Any], int]:
-        """Run one statement in a transaction of its own; (rows it returned, rows it changed)."""
+        """Run one statement in a transaction of its own; (rows it returned, rows it changed).
+
+        SQLite: under the store's write lock in BEGIN IMMEDIATE, or (not `write`) a read in
+        autocommit; PostgreSQL: in autocommit. Driver errors come out as `StoreError`.
+        """
+        prepared = self._prepared[name]
         if self._direct is not None:
-            prepared = self._prepared[name]
             if not write:
                 with self._lock(False):
                     return self._direct.fetch(prepared, params, action), 0
             with self._lock(True), self._direct.transaction(action) as cursor:
                 cursor.execute(prepared.sql, prepared.params(params))
-                rows = cursor.fetchall()
-                return rows, cursor.rowcount
-        if isinstance(name, tuple):  # ("anything" | "claim", routed)
-            stmt = _claim_statements("postgresql", name[1])[name[0] == "claim"]
-        else:
-            stmt = _statements("postgresql")[name]
-        with self._statement(action) as conn:
-            result = conn.execute(stmt, params)
-            return (result.all() if result.returns_rows else []), result.rowcount
+                return cursor.fetchall(), cursor.rowcount
+        try:
+            with self._lock(False), self._autocommit.connect() as conn:
+                result = conn.exec_driver_sql(prepared.sql, params)
+                return (result.all() if result.returns_rows else []), result.rowcount
+        except hooks.DRIVER_ERRORS as exc:
+            raise hooks.translate(exc, action, self._where) from exc
 
     def put_request(self, kind: str, workflow_id: str | None, body: bytes) -> int:
         check_request(kind, workflow_id, body)
