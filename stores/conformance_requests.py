@@ -130,6 +130,22 @@ class RequestInboxConformance(RoutingConformance):
         assert inbox.prune_requests(datetime.now(timezone.utc) + timedelta(seconds=1)) == 1
         assert inbox.get_request(old) is None
 
+    def test_an_id_is_never_handed_out_again(self, inbox: RequestInbox) -> None:
+        # Each time the highest request is deleted: a client still polling it must not read another's answer.
+        read = inbox.put_request("signal", "wf", b"")
+        inbox.claim_requests("server", 10)
+        assert inbox.answer_request(read, reply=b"ok")
+        assert inbox.get_request(read).answered
+        withdrawn = inbox.put_request("signal", "wf", b"")
+        assert withdrawn > read
+        assert inbox.withdraw_request(withdrawn)
+        pruned = inbox.put_request("signal", None, b"")
+        assert pruned > withdrawn
+        assert inbox.prune_requests(datetime.now(timezone.utc) + timedelta(seconds=1)) == 1
+        after = inbox.put_request("signal", "wf", b"")
+        assert after > pruned
+        assert inbox.get_request(pruned) is None
+
     def test_prune_refuses_a_naive_cutoff(self, inbox: RequestInbox) -> None:
         kept = inbox.put_request("signal", "wf", b"")
         with pytest.raises(StoreError):

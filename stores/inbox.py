@@ -70,7 +70,10 @@ class RequestInbox(abc.ABC):
         when `workflow_id` is `None`.
 
         Returns:
-            Its id, greater than the id of every request put before it.
+            Its id, greater than the id of every request put before it,
+            deleted ones included: an id is never handed out twice, so a
+            client polling a request that was pruned never reads another's
+            answer.
 
         Raises:
             StoreError: `kind` is not a non-empty string, `workflow_id` is

@@ -7,7 +7,8 @@ whose version it does not know rather than guessing at its layout, and
 upgrades the versions listed in `UPGRADABLE` in place: version 1 lacked the
 `requests` table, version 2 the cluster's `nodes` and `shard_leases` (and the
 `shards` count in `aion_meta`), version 3 the `shard` a request is addressed
-to; `stores._sqlupgrade` brings an older database to this layout.
+to, and on SQLite its requests' ids could be reused; `stores._sqlupgrade`
+brings an older database to this layout.
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ timers = Table(
 # engine serving the workflows, which alone may append to their histories.
 # `shard` is the workflow's (`stores.leases.shard_of`), NULL for a request about
 # no workflow: the owner of a shard claims the unclaimed rows of its shards, so
-# the index leads with what that poll filters on.
+# the index leads with what that poll filters on. Ids are never reused (SQLite:
+# AUTOINCREMENT, not a rowid that hands out a deleted highest id again): a
+# client still polling a request that was pruned must not read another's answer.
 requests = Table(
     "requests",
     metadata,
@@ -107,6 +110,7 @@ requests = Table(
     Column("error", Text, nullable=True),
     Column("shard", Integer, nullable=True),
     Index("ix_requests_claim", "claimed_by", "shard"),
+    sqlite_autoincrement=True,
 )
 
 # The cluster (`stores.leases`): one row per node that ever sent a heartbeat, and one

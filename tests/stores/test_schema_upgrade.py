@@ -10,12 +10,22 @@ from stores.conformance import RUNNING, make_events
 from stores.sql import SqlStore
 
 
+_VERSION_3_REQUESTS = """CREATE TABLE requests (
+    id INTEGER NOT NULL, kind TEXT NOT NULL, workflow_id TEXT, body BLOB NOT NULL, created_at_us BIGINT NOT NULL,
+    claimed_by TEXT, answered BOOLEAN NOT NULL, reply BLOB, error TEXT, PRIMARY KEY (id))"""
+
+
 def _downgrade_to_version_3(path) -> None:
-    """What a version-3 file looks like: requests have no `shard`, and are indexed by claimer alone."""
+    """What a version-3 file looks like: requests have no `shard`, are indexed by claimer alone, and their
+    ids are plain rowids (no AUTOINCREMENT)."""
     conn = sqlite3.connect(path)
     with conn:
         conn.execute("DROP INDEX ix_requests_claim")
-        conn.execute("ALTER TABLE requests DROP COLUMN shard")
+        conn.execute("ALTER TABLE requests RENAME TO requests_v4")
+        conn.execute(_VERSION_3_REQUESTS)
+        conn.execute("INSERT INTO requests SELECT id, kind, workflow_id, body, created_at_us, claimed_by, "
+                     "answered, reply, error FROM requests_v4")
+        conn.execute("DROP TABLE requests_v4")
         conn.execute("CREATE INDEX ix_requests_claimed_by ON requests (claimed_by)")
         conn.execute("UPDATE aion_meta SET value = '3' WHERE key = 'schema_version'")
     conn.close()
@@ -115,6 +125,34 @@ def test_a_version_3_file_addresses_its_pending_requests_to_their_shards(tmp_pat
         assert sorted(r.id for r in shard_1 + rest) == sorted(pending + [unrouted])
         assert taken.id in {r.id for r in rest + shard_1}
     assert _version(path) == ("4",)
+    assert _request_indexes(path) == ["ix_requests_claim"]
+
+
+def _requests_autoincrement(path) -> bool:
+    conn = sqlite3.connect(path)
+    try:
+        (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'requests'").fetchone()
+        return "AUTOINCREMENT" in sql.upper()
+    finally:
+        conn.close()
+
+
+def test_a_version_3_file_keeps_its_request_ids_and_never_reuses_one_again(tmp_path):
+    path = tmp_path / "old.db"
+    with SqlStore(f"sqlite:///{path}", shards=4) as store:
+        kept = [store.put_request("signal", f"order-{i}", b"%d" % i) for i in range(3)]
+        highest = store.put_request("signal", "order-3", b"3")
+        store.claim_requests("node", 1)
+    _downgrade_to_version_3(path)
+    assert not _requests_autoincrement(path)
+    with SqlStore(f"sqlite:///{path}") as store:
+        assert [(store.get_request(i).body, store.get_request(i).shard) for i in kept] == \
+            [(b"%d" % i, shard_of(f"order-{i}", 4)) for i in range(3)]
+        assert store.get_request(kept[0]).claimed_by == "node"
+        assert store.answer_request(highest, reply=b"done")
+        assert store.get_request(highest).reply == b"done"  # read, so deleted: the highest id is gone
+        assert store.put_request("signal", "wf", b"") > highest
+    assert _requests_autoincrement(path)
     assert _request_indexes(path) == ["ix_requests_claim"]
 
 
