@@ -155,7 +155,7 @@ def serve(url: str, mode: str) -> None:
             mine.wait(0.05)
             for request in store.claim_requests("bench", 16):
                 body = wire.decode_body(request.body)
-                reply = None if engine is None else HANDLERS[request.kind](engine, request.workflow_id, body)
+                reply = None if engine is None else HANDLERS[request.kind](engine, request, body)
                 store.answer_request(request.id, wire.encode_reply(reply), None)
                 if mode != "polled":
                     mine.poke(body["reply_to"])
