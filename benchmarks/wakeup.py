@@ -147,7 +147,7 @@ def serve(url: str, mode: str) -> None:
 
     engine = None
     if mode == "engine":
-        engine = aion.Engine(url, workflows=[listener]).open()
+        engine = aion.Engine(url, workflows=[listener], serve_requests=False).open()
         engine.start(listener, id="l-1")
     with open_store(url) as store, Waker() as mine:
         print(mine.address, flush=True)
