@@ -33,10 +33,11 @@ from datetime import datetime, timedelta, timezone
 from functools import cached_property, lru_cache
 from typing import Any, Callable, ContextManager, Iterable
 
-from sqlalchemy import (ARRAY, Integer, any_, bindparam, delete, func, literal_column, null, or_, select,
-                        union_all, update)
+from sqlalchemy import (ARRAY, Integer, Text, any_, bindparam, cast, delete, func, literal_column, null, or_,
+                        select, union_all, update)
 
 from . import _sqlhooks as hooks
+from ._pgnotify import CHANNEL, RequestNotices
 from ._checks import check_claim, check_claim_shards, check_claimer, check_cutoff, check_request
 from .errors import StoreError
 from .inbox import Request, RequestInbox
@@ -78,6 +79,12 @@ def _statements(dialect: str) -> dict[str, Any]:
         "prune": delete(requests).where(r.created_at_us < bindparam("p_cutoff")),
     }
     if dialect != "sqlite":
+        # The owner LISTENing for requests hears of this one when it is committed (`_pgnotify`).
+        row = {name: bindparam(name) for name in ("kind", "workflow_id", "body", "answered", "created_at_us",
+                                                   "shard")}
+        put = requests.insert().values(row).returning(r.id, r.shard).cte("put")
+        stmts["put"] = select(put.c.id, func.pg_notify(literal_column(f"'{CHANNEL}'"), func.coalesce(
+            cast(put.c.shard, Text), literal_column("''")))).select_from(put)
         # A data-modifying WITH sees the snapshot the statement started from: the row comes back either
         # deleted (answered) or as it stands (not answered), never both, in one round trip.
         taken = answered.cte("taken")
@@ -155,6 +162,14 @@ class SqlRequestInbox(RequestInbox):
                 return (result.all() if result.returns_rows else []), result.rowcount
         except hooks.DRIVER_ERRORS as exc:
             raise hooks.translate(exc, action, self._where) from exc
+
+    def request_notices(self) -> RequestNotices | None:
+        if self._direct is not None or self._engine.dialect.name != "postgresql":
+            return None
+        try:
+            return RequestNotices(self._engine.url.render_as_string(hide_password=False))
+        except Exception as exc:  # noqa: BLE001 - the driver's own error types
+            raise StoreError(f"cannot listen for requests on {self._where}: {exc}") from exc
 
     def put_request(self, kind: str, workflow_id: str | None, body: bytes) -> int:
         check_request(kind, workflow_id, body)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
+from typing import Any, Iterable
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +148,17 @@ class RequestInbox(abc.ABC):
         Returns:
             How many were deleted.
         """
+
+    def request_notices(self) -> Any:
+        """A listener that hears of requests as they are put, or None when this inbox has none.
+
+        Optional (the default is None): a server then polls. The listener's
+        `wait(timeout)` returns the shards of the requests put since its last
+        call (None for a request about no workflow), empty after `timeout`
+        seconds; its `close()` may be called from another thread. The bundled
+        PostgreSQL store has one (LISTEN/NOTIFY); a hint only, never the truth.
+        """
+        return None
 
     def close(self) -> None:
         """Release connections; the inbox is unusable afterwards. Closing twice is harmless."""

@@ -22,6 +22,7 @@ from .. import events as ev
 from .. import inbox
 from ..cluster.directory import WakeDirectory
 from ..cluster.membership import Membership, NodeHooks
+from ..cluster.notices import NoticeRelay
 from ..cluster.wakeup import ADDRESS_ENV, Waker
 from ..cluster.ownership import Ownership
 from ..config import EngineConfig
@@ -63,6 +64,7 @@ class Runtime:
         self.node_id = config.node_id or new_node_id()
         self.membership: Membership | None = None
         self.waker: Waker | None = None
+        self._relay: NoticeRelay | None = None  # the store's request notices, on PostgreSQL
         self.directory: WakeDirectory | None = None
         if isinstance(self.store, ShardLeases) and not config.owns_shards:
             with store_errors():
@@ -122,6 +124,11 @@ class Runtime:
                 self.context.router = Router(self.call, self._driver.tell)
             self._driver.start()
             resumed = self._driver.request(lambda corr: Recover(corr)).result(timeout)
+            if self.membership is not None and self.waker is not None and isinstance(self.store, RequestInbox):
+                with store_errors():
+                    notices = self.store.request_notices()
+                if notices is not None:
+                    self._relay = NoticeRelay(notices, self.ownership, self.waker).start()
             if self.membership is not None:
                 self.membership.start(NodeHooks(gained=self._gained, lost=self._lost, drain=self._drain,
                                                 release_claims=self._release_claims, load=self._load))
@@ -184,6 +191,8 @@ class Runtime:
             except AionError:
                 log.exception("node %s could not hand its shards off; they move when its leases lapse",
                               self.node_id)
+        if self._relay is not None:
+            self._relay.stop()
         self._driver.stop()
         if self.context.router is not None:
             self.context.router.close()

@@ -225,3 +225,33 @@ def test_a_request_and_its_answer_each_wake_the_other_side_through_a_real_store(
         server.join(LONG)
         assert served == [request_id]
         assert answered.answered and answered.reply == b"done"
+
+
+def test_the_stores_notices_wake_the_node_only_for_shards_it_serves():
+    from aion_actors.cluster.notices import NoticeRelay
+    from aion_actors.cluster.ownership import Ownership
+
+    class Notices:
+        def __init__(self) -> None:
+            self.batches = [{5}, {7}]
+            self.closed = False
+
+        def wait(self, timeout):
+            if self.batches:
+                return self.batches.pop(0)
+            time.sleep(timeout)  # as the store's listener does when nothing arrives
+            return set()
+
+        def close(self):
+            self.closed = True
+
+    ownership = Ownership(8)
+    ownership.gain({7: 1})
+    with Waker() as waker:
+        notices = Notices()
+        relay = NoticeRelay(notices, ownership, waker).start()
+        try:
+            assert waker.wait(5.0)  # shard 7's notice; shard 5's alone would not have woken it
+        finally:
+            relay.stop()
+        assert notices.closed and notices.batches == []
