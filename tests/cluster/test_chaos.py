@@ -71,5 +71,6 @@ def test_chaos_short(cluster):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # minutes of kills or handoffs: past the suite's 300 s per test
 def test_chaos_long(cluster):
     _chaos(cluster, workflows=200, kills=20, seed=7)

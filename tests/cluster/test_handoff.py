@@ -41,5 +41,6 @@ def test_handoff_while_100_workflows_run(cluster):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # minutes of kills or handoffs: past the suite's 300 s per test
 def test_handoff_while_500_workflows_run(cluster):
     _handoff(cluster, 500)
