@@ -69,9 +69,8 @@ class Engine:
             under the same id takes its shards back at once instead of after a lease timeout.
         lease_ttl: seconds a node's shard leases last without renewal (default 10, at least 1).
             A node killed on another machine (or frozen) loses its shards after this long;
-            one killed on this machine is noticed at once. Shorter fails over sooner and
-            costs more store writes (leases are renewed four times per timeout, at most
-            once a second).
+            one killed on this machine is noticed at once. Shorter fails over sooner; leases are renewed every
+            second, or every quarter of the timeout when that is shorter.
         capabilities: names the node declares in its heartbeat (`aion cluster status` shows them).
         cluster_address: ``"host:port"`` where this node hears wake-ups from the others (the
             fast path of routed calls). Default: ``$AION_CLUSTER_ADDRESS``, else 127.0.0.1 on a

@@ -1,6 +1,6 @@
 """`Membership`: one node's part in the cluster, on a thread of its own.
 
-Every round (a quarter of the lease timeout, at most a second) the node:
+Every round (each second, or each quarter of the lease timeout if shorter) the node:
 
 1. heartbeats (its row in the store: identity, capabilities, load);
 2. renews its leases in one statement; a shard whose lease lapsed is lost
@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from stores.leases import ShardLeases
+from stores.leases import LeaseRow, ShardLeases
 
 from . import liveness
 from .ownership import Ownership
@@ -150,15 +150,15 @@ class Membership:
                 self.ownership.lose(lost)
                 self.hooks.lost(lost)
         nodes = self.leases.nodes(self.ttl)
+        view = self.leases.leases()
         alive = set()
         for node in nodes:
             if node.node_id == self.node_id:
                 alive.add(node.node_id)
             elif liveness.dead_here(node.info) or not node.live:
-                self._bury(node.node_id, node.info)
+                self._bury(node.node_id, node.info, view)
             else:
                 alive.add(node.node_id)
-        view = self.leases.leases()
         if self.directory is not None:
             self.directory.update(nodes, view)
         owners = {lease.shard: lease.owner for lease in view if lease.live and lease.owner in alive}
@@ -170,10 +170,11 @@ class Membership:
         self._acquire(acquire)
         self._hand_off(set(release))
 
-    def _bury(self, node_id: str, info: dict) -> None:
+    def _bury(self, node_id: str, info: dict, view: list[LeaseRow]) -> None:
         """A dead node: free its leases at once if its process is known dead, let its claims lapse,
-        and forget its row once it holds nothing."""
-        held = [lease for lease in self.leases.leases() if lease.owner == node_id]
+        and forget its row once it holds nothing. (Its shards are orphans in this round's plan,
+        which counts only live owners, so they are acquired in this round once freed.)"""
+        held = [lease for lease in view if lease.owner == node_id]
         if liveness.dead_here(info):
             for lease in held:
                 self.leases.release(lease.shard, node_id, lease.token)
