@@ -51,7 +51,6 @@ def _start(engine: "Engine", request: Request, body: dict) -> Any:
 
 
 def _signal(engine: "Engine", request: Request, body: dict) -> Any:
-    engine.get_handle(request.workflow_id)
     # Keyed by the request: a request served again after its first server died is recorded once.
     engine._signal(request.workflow_id, body["name"], _payload(body),
                    key=f"request:{body.get('request_key', request.id)}")
