@@ -11,6 +11,7 @@ way on both backends; only who executes the statements differs.
 from __future__ import annotations
 
 import re
+import select
 import sqlite3
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
@@ -19,7 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from .errors import StoreError
@@ -87,7 +88,9 @@ def build_engine(url: URL, durability: str, *, pool_size: int, max_overflow: int
     if durability not in DURABILITIES:
         raise StoreError(f"durability must be one of {', '.join(map(repr, DURABILITIES))}; got {durability!r}")
     if not is_sqlite(url):
-        return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        event.listen(engine, "checkout", _refuse_closed)
+        return engine
     if is_sqlite_memory(url):
         # One connection, or every thread would see its own empty database.
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -116,6 +119,31 @@ def build_engine(url: URL, durability: str, *, pool_size: int, max_overflow: int
             "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
     return engine
+
+
+def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Hand out only connections the server has not closed, without a round trip.
+
+    `pool_pre_ping` would send a `SELECT 1` before every transaction: a quarter of
+    a millisecond on loopback, a fifth of a one-statement request. A pooled
+    connection is idle, so the server has nothing to say on it unless it is
+    closing it (a restart, `pg_terminate_backend`, an idle timeout): its socket is
+    readable or already closed. Raising `DisconnectionError` makes the pool
+    replace the connection and try again. What neither check sees (a peer gone
+    without a word, across a network) surfaces as the statement's error.
+    """
+    try:
+        closed = dbapi_connection.closed or bool(_readable(dbapi_connection.fileno()))
+    except Exception:  # noqa: BLE001 -- a connection that cannot answer is as good as closed
+        closed = True
+    if closed:
+        raise DisconnectionError("the server closed this pooled connection")
+
+
+def _readable(fd: int) -> list:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return poller.poll(0)
 
 
 def insert_for(dialect: Dialect) -> Callable[..., Any]:
