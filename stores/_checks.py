@@ -14,6 +14,7 @@ from typing import Iterable
 from .base import Append, StoredEvent
 from .errors import StoreError
 from .leases import shard_of
+from .tasks import NewTask, QueueLimits
 
 
 def check_append(append: Append) -> None:
@@ -137,3 +138,100 @@ def encode_info(info: object) -> str:
 def check_shard_count(shards: object) -> None:
     if type(shards) is not int or shards < 1:
         raise StoreError(f"shards must be an int >= 1, got {shards!r}")
+
+
+def check_name(what: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise StoreError(f"{what} must be a non-empty string, got {value!r}")
+
+
+def _count_or_none(what: str, value: object) -> None:
+    if value is not None and (type(value) is not int or value < 1):
+        raise StoreError(f"a queue's {what} must be None or an int >= 1, got {value!r}")
+
+
+def check_limits(name: object, limits: object) -> None:
+    check_name("a queue name", name)
+    if not isinstance(limits, QueueLimits):
+        raise StoreError(f"a queue's limits must be a QueueLimits, got {type(limits).__name__}")
+    _count_or_none("concurrency", limits.concurrency)
+    _count_or_none("rate_limit", limits.rate_limit)
+    period = limits.rate_period
+    if isinstance(period, bool) or not isinstance(period, (int, float)) or not period > 0:
+        raise StoreError(f"a queue's rate_period must be a positive number of seconds, got {period!r}")
+    if type(limits.partitioned) is not bool:
+        raise StoreError(f"a queue's partitioned must be a bool, got {limits.partitioned!r}")
+
+
+def check_new_task(task: object) -> None:
+    if not isinstance(task, NewTask):
+        raise StoreError(f"put_task takes a NewTask, got {type(task).__name__}")
+    for field in ("queue", "workflow_id", "run_id", "activity_id", "activity_type"):
+        check_name(f"a task's {field}", getattr(task, field))
+    if type(task.attempt) is not int or task.attempt < 1:
+        raise StoreError(f"a task's attempt must be an int >= 1, got {task.attempt!r}")
+    if type(task.priority) is not int:
+        raise StoreError(f"a task's priority must be an int, got {task.priority!r}")
+    if not isinstance(task.body, (bytes, bytearray)):
+        raise StoreError(f"a task's body must be bytes, got {type(task.body).__name__}")
+    if task.partition_key is not None:
+        check_name("a task's partition_key (when given)", task.partition_key)
+
+
+def check_lease(lease: object) -> None:
+    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
+        raise StoreError(f"a task lease must be a positive number of seconds, got {lease!r}")
+
+
+def check_task_claim(worker: object, queues: object, limit: object, lease: object) -> list[str]:
+    """`claim_tasks`' arguments checked; its queues as sorted distinct names (the order claimers lock them in)."""
+    check_claim(worker, limit)
+    check_lease(lease)
+    if isinstance(queues, (str, bytes)) or not isinstance(queues, Iterable):
+        raise StoreError(f"claim_tasks' queues must be a collection of queue names, got {queues!r}")
+    names = set(queues)
+    if not names:
+        raise StoreError("claim_tasks needs at least one queue")
+    for name in names:
+        check_name("a queue name", name)
+    return sorted(names)
+
+
+def check_ints(what: str, values: object) -> list[int]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise StoreError(f"{what} must be a collection of ints, got {values!r}")
+    found = list(values)
+    for value in found:
+        if type(value) is not int:
+            raise StoreError(f"{what} must be ints, got {value!r}")
+    return found
+
+
+def check_renewal(worker: object, claims: object, lease: object, details: object) -> dict[int, int]:
+    """`renew_tasks`' arguments checked; its claims as task id -> token."""
+    check_claimer(worker)
+    check_lease(lease)
+    if isinstance(claims, (str, bytes)) or not isinstance(claims, Iterable):
+        raise StoreError(f"renew_tasks' claims must be (task id, token) pairs, got {claims!r}")
+    tokens: dict[int, int] = {}
+    for claim in claims:
+        if (not isinstance(claim, tuple) or len(claim) != 2 or type(claim[0]) is not int
+                or type(claim[1]) is not int):
+            raise StoreError(f"renew_tasks' claims must be (task id, token) pairs of ints, got {claim!r}")
+        tokens[claim[0]] = claim[1]
+    if details is not None:
+        if not isinstance(details, dict):
+            raise StoreError(f"renew_tasks' details must be a dict of task id -> bytes, got {details!r}")
+        for task_id, data in details.items():
+            if task_id not in tokens:
+                raise StoreError(f"renew_tasks got details for task {task_id!r}, which is not among its claims")
+            if not isinstance(data, (bytes, bytearray)):
+                raise StoreError(f"heartbeat details must be bytes, got {type(data).__name__} for task {task_id}")
+    return tokens
+
+
+def check_finish(task_id: object, token: object, outcome: object) -> None:
+    if type(task_id) is not int or type(token) is not int:
+        raise StoreError(f"finish_task takes an int task id and token, got {task_id!r}, {token!r}")
+    if not isinstance(outcome, (bytes, bytearray)):
+        raise StoreError(f"a task's outcome must be bytes, got {type(outcome).__name__}")
