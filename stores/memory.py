@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Sequence
 from ._checks import (check_append, check_claim, check_claim_shards, check_claimer, check_cutoff, check_fences,
                       check_request, check_shard_count, checksum, verify)
 from ._memleases import MemoryLeases
+from ._memtasks import MemoryTaskQueues
 from .base import Append, EventStore, RunSummary, StoredEvent, TimerRow, WorkflowFilter, WorkflowSummary
 from .errors import SequenceConflict, StaleFence
 from .inbox import Request, RequestInbox
@@ -41,8 +42,9 @@ class _Workflow:
                                self.closed_at, len(self.runs), len(self.events))
 
 
-class InMemoryStore(EventStore, RequestInbox, MemoryLeases):
-    """A process-local `EventStore`, `RequestInbox` and `ShardLeases`; the reference the SQL store is tested against.
+class InMemoryStore(EventStore, RequestInbox, MemoryLeases, MemoryTaskQueues):
+    """A process-local `EventStore`, `RequestInbox`, `ShardLeases` and `TaskQueues`; the reference the SQL store
+    is tested against.
 
     Args:
         shards: the number of shards (`stores.leases.shard_of`).
@@ -54,6 +56,7 @@ class InMemoryStore(EventStore, RequestInbox, MemoryLeases):
         check_shard_count(shards)
         self._lock = threading.Lock()
         self._init_leases(shards, clock)
+        self._init_tasks()
         self._workflows: dict[str, _Workflow] = {}  # insertion order is creation order
         self._timers: dict[tuple[str, str], datetime] = {}
         self._requests: dict[int, Request] = {}  # insertion order is id order
