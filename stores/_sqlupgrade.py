@@ -10,7 +10,7 @@ of versions 2 and 3 are also rebuilt: their ids were plain rowids, which
 SQLite reuses once the highest rows are deleted, where version 4's are
 AUTOINCREMENT; SQLite cannot alter that in place, so the rows move to a new
 table, keeping their ids (PostgreSQL's sequence never went back, so there the
-column is added).
+column is added). Version 4 lacked only the task queues' tables (`create_all`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ whose version it does not know rather than guessing at its layout, and
 upgrades the versions listed in `UPGRADABLE` in place: version 1 lacked the
 `requests` table, version 2 the cluster's `nodes` and `shard_leases` (and the
 `shards` count in `aion_meta`), version 3 the `shard` a request is addressed
-to, and on SQLite its requests' ids could be reused; `stores._sqlupgrade`
+to, and on SQLite its requests' ids could be reused; version 4 the task
+queues (`task_queues`, `tasks`, `task_starts`); `stores._sqlupgrade`
 brings an older database to this layout.
 """
 
@@ -24,10 +25,11 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
 )
 
-SCHEMA_VERSION = "4"
-UPGRADABLE = ("1", "2", "3")
+SCHEMA_VERSION = "5"
+UPGRADABLE = ("1", "2", "3", "4")
 
 metadata = MetaData()
 
@@ -131,4 +133,63 @@ shard_leases = Table(
     Column("owner", Text, nullable=True),
     Column("token", BigInteger, nullable=False),
     Column("expires_us", BigInteger, nullable=True),  # the store's clock
+)
+
+# Task queues (`stores.tasks`). One row per queue defined or claimed from: its limits,
+# and the row PostgreSQL claimers lock (`FOR UPDATE`) so that a queue's limits are
+# counted by one claimer at a time across the cluster.
+task_queues = Table(
+    "task_queues",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("concurrency", Integer, nullable=True),
+    Column("rate_limit", Integer, nullable=True),
+    Column("rate_period_us", BigInteger, nullable=False),
+    Column("partitioned", Boolean, nullable=False),
+)
+
+# One row per attempt of an activity run on a task queue. The claim index serves
+# the claim's scan (a queue's pending rows in claim order) and its count of the
+# queue's claimed rows; the unique key makes `put_task` idempotent and serves the
+# owner's reads by workflow; ids are never reused (a late worker names a task by id).
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("queue", Text, nullable=False),
+    Column("workflow_id", Text, nullable=False),
+    Column("run_id", Text, nullable=False),
+    Column("activity_id", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("activity_type", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("partition_key", Text, nullable=True),
+    Column("state", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),  # the store's clock, as every time below
+    Column("claimed_by", Text, nullable=True),
+    Column("token", BigInteger, nullable=False),
+    Column("claimed_us", BigInteger, nullable=True),
+    Column("lease_us", BigInteger, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("beats", Integer, nullable=False),
+    Column("details", LargeBinary, nullable=True),
+    Column("outcome", LargeBinary, nullable=True),
+    UniqueConstraint("workflow_id", "run_id", "activity_id", "attempt", name="uq_tasks_attempt"),
+    sqlite_autoincrement=True,
+)
+Index("ix_tasks_claim", tasks.c.queue, tasks.c.state, tasks.c.priority.desc(), tasks.c.id)
+Index("ix_tasks_claimed_by", tasks.c.claimed_by)
+
+# The claims a rate-limited queue made lately: what its rate limit counts, kept apart
+# from `tasks` because a task is deleted once its owner consumed it, while its claim
+# still counts for the rest of the period. Claims pruned past the period.
+task_starts = Table(
+    "task_starts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("queue", Text, nullable=False),
+    Column("partition_key", Text, nullable=True),
+    Column("started_us", BigInteger, nullable=False),  # the store's clock
+    Index("ix_task_starts_queue", "queue", "started_us"),
 )

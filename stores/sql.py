@@ -40,6 +40,7 @@ from . import _sqlhooks as hooks
 from ._checks import check_append, check_fences, check_shard_count, checksum, verify
 from ._sqlleases import SqlShardLeases
 from ._sqlrequests import SqlRequestInbox
+from ._sqltasks import SqlTaskQueues
 from ._sqlupgrade import init_schema
 from ._sqlwrites import (
     LOCK_KEYS,
@@ -61,8 +62,8 @@ _RETRIES = 5
 _SUMMARY_COLS = (workflows.c.workflow_id, workflows.c.workflow_type, workflows.c.status,
                  workflows.c.started_at_us, workflows.c.closed_at_us, workflows.c.run_count,
                  workflows.c.last_seq)
-class SqlStore(SqlRequestInbox, SqlShardLeases, EventStore):
-    """An `EventStore`, `RequestInbox` and `ShardLeases` in SQLite or PostgreSQL.
+class SqlStore(SqlRequestInbox, SqlShardLeases, SqlTaskQueues, EventStore):
+    """An `EventStore`, `RequestInbox`, `ShardLeases` and `TaskQueues` in SQLite or PostgreSQL.
 
     Args:
         url: `sqlite:///path.db`, `sqlite://` (in memory, shared by the
