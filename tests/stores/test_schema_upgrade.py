@@ -1,5 +1,5 @@
-"""Databases written by schema versions 1 (no request inbox), 2 (no shard leases) and 3 (requests without
-their shard) open and are upgraded in place."""
+"""Databases written by schema versions 1 (no request inbox), 2 (no shard leases), 3 (requests without
+their shard) and 4 (no task queues) open and are upgraded in place."""
 
 import sqlite3
 
@@ -8,6 +8,7 @@ import pytest
 from stores import StoreError, shard_of
 from stores.conformance import RUNNING, make_events
 from stores.sql import SqlStore
+from stores.tasks import NewTask, QueueLimits
 
 
 _VERSION_3_REQUESTS = """CREATE TABLE requests (
@@ -15,9 +16,20 @@ _VERSION_3_REQUESTS = """CREATE TABLE requests (
     claimed_by TEXT, answered BOOLEAN NOT NULL, reply BLOB, error TEXT, PRIMARY KEY (id))"""
 
 
+def _downgrade_to_version_4(path) -> None:
+    """What a version-4 file looks like: no task queues' tables, version "4"."""
+    conn = sqlite3.connect(path)
+    with conn:
+        for table in ("task_starts", "tasks", "task_queues"):
+            conn.execute(f"DROP TABLE {table}")  # their indexes go with them
+        conn.execute("UPDATE aion_meta SET value = '4' WHERE key = 'schema_version'")
+    conn.close()
+
+
 def _downgrade_to_version_3(path) -> None:
     """What a version-3 file looks like: requests have no `shard`, are indexed by claimer alone, and their
     ids are plain rowids (no AUTOINCREMENT)."""
+    _downgrade_to_version_4(path)
     conn = sqlite3.connect(path)
     with conn:
         conn.execute("DROP INDEX ix_requests_claim")
@@ -80,7 +92,7 @@ def test_a_version_1_file_opens_keeps_its_history_and_gains_the_inbox(tmp_path):
         request_id = store.put_request("signal", "wf", b"x")
         assert [r.id for r in store.claim_requests("me", 5)] == [request_id]
         assert store.acquire(0, "node-a", 60.0) == 1
-    assert _version(path) == ("4",)
+    assert _version(path) == ("5",)
 
 
 @pytest.mark.parametrize("shards", [None, 8])
@@ -100,7 +112,7 @@ def test_a_version_2_file_opens_keeps_its_history_and_gains_free_shards(tmp_path
         token = store.acquire(shard, "node-a", 60.0)
         assert token == 1
         assert store.append("wf", make_events("wf", 4, 1), 3, fence=(shard, token)) == 4
-    assert _version(path) == ("4",)
+    assert _version(path) == ("5",)
     with SqlStore(f"sqlite:///{path}") as store:
         assert store.shard_count() == expected
 
@@ -124,7 +136,7 @@ def test_a_version_3_file_addresses_its_pending_requests_to_their_shards(tmp_pat
         rest = store.claim_requests("owner-of-the-rest", 20, shards=[0, 2, 3])
         assert sorted(r.id for r in shard_1 + rest) == sorted(pending + [unrouted])
         assert taken.id in {r.id for r in rest + shard_1}
-    assert _version(path) == ("4",)
+    assert _version(path) == ("5",)
     assert _request_indexes(path) == ["ix_requests_claim"]
 
 
@@ -175,7 +187,38 @@ def test_an_upgrade_that_fails_leaves_version_3_whole(tmp_path, monkeypatch):
     monkeypatch.undo()
     with SqlStore(f"sqlite:///{path}") as store:
         assert store.get_request(request_id).shard == shard_of("wf", 4)
-    assert _version(path) == ("4",)
+    assert _version(path) == ("5",)
+
+
+def _task_indexes(path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                                  "AND tbl_name LIKE 'task%' AND sql IS NOT NULL ORDER BY name")]
+    finally:
+        conn.close()
+
+
+def test_a_version_4_file_keeps_everything_and_gains_the_task_queues(tmp_path):
+    path = tmp_path / "old.db"
+    with SqlStore(f"sqlite:///{path}", shards=4) as store:
+        store.append("wf", make_events("wf", 1, 3), 0, RUNNING)
+        request_id = store.put_request("signal", "wf", b"x")
+        assert store.acquire(1, "node-a", 60.0) == 1
+    _downgrade_to_version_4(path)
+    assert _version(path) == ("4",) and _task_indexes(path) == []
+    with SqlStore(f"sqlite:///{path}") as store:
+        assert [e.seq for e in store.read_history("wf")] == [1, 2, 3]
+        assert store.get_request(request_id).shard == shard_of("wf", 4)
+        assert store.leases()[1].token == 1
+        store.define_queue("gpu", QueueLimits(concurrency=1))
+        task_id = store.put_task(NewTask("gpu", "wf", "r1", "1", 1, "render", b"in"))
+        [claimed] = store.claim_tasks("worker", ["gpu"], 5, 60.0)
+        assert claimed.id == task_id and store.finish_task(task_id, claimed.token, b"out")
+    assert _version(path) == ("5",)
+    assert _task_indexes(path) == ["ix_task_starts_queue", "ix_tasks_claim", "ix_tasks_claimed_by"]
+    with SqlStore(f"sqlite:///{path}") as store:
+        assert store.queue_limits("gpu") == QueueLimits(concurrency=1)
 
 
 def test_a_version_1_file_gains_the_sharded_inbox(tmp_path):
