@@ -262,7 +262,7 @@ def test_a_version_3_postgres_database_addresses_its_pending_requests_to_their_s
             got = store.claim_requests("owner", 10, shards=wanted)
             assert [r.id for r in got] == [i for n, i in enumerate(pending) if shard_of(f"order-{n}", 4) in wanted]
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT value FROM aion_meta WHERE key = 'schema_version'")).scalar() == "4"
+            assert conn.execute(text("SELECT value FROM aion_meta WHERE key = 'schema_version'")).scalar() == "5"
             assert conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'requests' "
                                      "AND indexname LIKE 'ix_%'")).scalars().all() == ["ix_requests_claim"]
     finally:
