@@ -1,4 +1,4 @@
-"""The conformance suites (`EventStore`, `RequestInbox`) on every bundled backend."""
+"""The conformance suites (`EventStore`, `RequestInbox`, `TaskQueues`) on every bundled backend."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, update
 from sqlalchemy.pool import NullPool
 
 from stores import EventStore, EventStoreConformance, InMemoryStore, RequestInbox, RequestInboxConformance, open_store
+from stores.conformance_tasks import TaskQueuesConformance
 from stores.schema import events
 from stores.sql import SqlStore
 
@@ -129,4 +130,31 @@ class TestPostgresRequestInbox(RequestInboxConformance):
         return SqlStore(self._url)
 
     def inbox_url(self, tmp_path: Path) -> str:
+        return self._url
+
+
+class TestInMemoryTaskQueues(TaskQueuesConformance):
+    def make_store(self, tmp_path: Path) -> InMemoryStore:
+        return InMemoryStore()
+
+
+class TestSqliteFileTaskQueues(TaskQueuesConformance):
+    def make_store(self, tmp_path: Path) -> SqlStore:
+        return SqlStore(self.store_url(tmp_path))
+
+    def store_url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path}/aion.db"
+
+
+@pytest.mark.postgres
+@_NEEDS_POSTGRES
+class TestPostgresTaskQueues(TaskQueuesConformance):
+    @pytest.fixture(autouse=True)
+    def _fresh_database(self, postgres_url: str) -> None:
+        self._url = postgres_url
+
+    def make_store(self, tmp_path: Path) -> SqlStore:
+        return SqlStore(self._url)
+
+    def store_url(self, tmp_path: Path) -> str:
         return self._url
