@@ -1,7 +1,7 @@
 """Event stores: the contracts, an in-memory reference, and SQLAlchemy (SQLite, PostgreSQL).
 
 For a store user: `open_store(url)`, the records, the errors. For a store
-implementer: the three contracts (`EventStore`, `RequestInbox`, `ShardLeases`) and their
+implementer: the four contracts (`EventStore`, `RequestInbox`, `ShardLeases`, `TaskQueues`) and their
 conformance suites, abstract pytest cases to subclass (imported on first
 use, so that importing `stores` does not import pytest).
 """
@@ -24,6 +24,7 @@ from .errors import SequenceConflict, StaleFence, StoreError
 from .inbox import Request, RequestInbox
 from .leases import DEFAULT_SHARDS, LeaseRow, NodeRow, ShardLeases, shard_of
 from .memory import InMemoryStore
+from .tasks import NewTask, QueueLimits, QueueStats, Task, TaskQueues
 from .url import open_store
 
 __all__ = [
@@ -33,7 +34,10 @@ __all__ = [
     "EventStoreConformance",
     "InMemoryStore",
     "LeaseRow",
+    "NewTask",
     "NodeRow",
+    "QueueLimits",
+    "QueueStats",
     "Request",
     "RequestInbox",
     "RequestInboxConformance",
@@ -44,6 +48,9 @@ __all__ = [
     "StaleFence",
     "StoreError",
     "StoredEvent",
+    "Task",
+    "TaskQueues",
+    "TaskQueuesConformance",
     "TimerRow",
     "WorkflowFilter",
     "WorkflowState",
@@ -53,7 +60,7 @@ __all__ = [
 ]
 
 _CONFORMANCE = {"EventStoreConformance": "conformance", "RequestInboxConformance": "conformance_requests",
-                "ShardLeasesConformance": "conformance_leases"}
+                "ShardLeasesConformance": "conformance_leases", "TaskQueuesConformance": "conformance_tasks"}
 
 
 def __getattr__(name: str) -> Any:

@@ -12,7 +12,10 @@ PUBLIC = [
     "EventStoreConformance",
     "InMemoryStore",
     "LeaseRow",
+    "NewTask",
     "NodeRow",
+    "QueueLimits",
+    "QueueStats",
     "Request",
     "RequestInbox",
     "RequestInboxConformance",
@@ -23,6 +26,9 @@ PUBLIC = [
     "StaleFence",
     "StoreError",
     "StoredEvent",
+    "Task",
+    "TaskQueues",
+    "TaskQueuesConformance",
     "TimerRow",
     "WorkflowFilter",
     "WorkflowState",
@@ -78,3 +84,13 @@ def test_shard_leases_is_a_contract_of_its_own():
     assert not issubclass(stores.ShardLeases, stores.EventStore)
     store = stores.open_store("memory:")
     assert isinstance(store, stores.ShardLeases)
+
+
+def test_task_queues_is_a_contract_of_its_own():
+    assert stores.TaskQueues.__abstractmethods__ == {
+        "define_queue", "queue_limits", "put_task", "claim_tasks", "renew_tasks", "finish_task", "cancel_task",
+        "read_tasks", "unfinished_tasks", "expire_task", "release_tasks", "delete_tasks", "queue_stats",
+    }
+    assert not issubclass(stores.EventStore, stores.TaskQueues)
+    assert not issubclass(stores.TaskQueues, stores.EventStore)
+    assert isinstance(stores.open_store("memory:"), stores.TaskQueues)
