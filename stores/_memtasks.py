@@ -145,6 +145,7 @@ class MemoryTaskQueues(TaskQueues):
             return True
 
     def cancel_task(self, task_id: int) -> None:
+        check_ints("cancel_task's id", [task_id])
         with self._lock:
             task = self._tasks.get(task_id)
             if task is not None and task.state == PENDING:
@@ -166,6 +167,7 @@ class MemoryTaskQueues(TaskQueues):
                     if t.workflow_id == workflow_id and t.state in _UNFINISHED]
 
     def expire_task(self, task_id: int, token: int) -> bool:
+        check_ints("expire_task's id and token", [task_id, token])
         with self._lock:
             task = self._tasks.get(task_id)
             if task is None or task.token != token or not self._lapsed(task, self._clock()):

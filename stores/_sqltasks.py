@@ -9,6 +9,9 @@ LOCKED` (a row an owner is cancelling is skipped, not waited for). On SQLite
 the transaction is `BEGIN IMMEDIATE`: one writer at a time, in any process.
 The clock is read after the lock is held, so claims serialised by the lock
 see non-decreasing times, which is what makes the rate-limit count exact.
+Workers poll often, so on SQLite a claim first asks, without taking the
+write lock that would stall appends, whether its queues are known and hold
+anything pending at all (as the request inbox does).
 
 Every time is the store's clock (`_sqlleases.store_now`), in integer
 microseconds. Renewing, finishing and expiring a claim are single conditional
@@ -71,11 +74,13 @@ class _Candidate:
 
 
 class SqlTaskQueues(TaskQueues):
-    """The `TaskQueues` of `SqlStore`, given the store's `_tx(action, write=)`, `_insert` and `_engine`."""
+    """The `TaskQueues` of `SqlStore`, given the store's `_tx(action, write=)`, `_insert`, `_engine` and
+    `_direct` (not None on SQLite)."""
 
     _tx: Callable[..., ContextManager[Connection]]
     _insert: Callable[..., Any]
     _engine: Any
+    _direct: Any
 
     def _task_now(self) -> Any:
         return store_now(self._engine.dialect.name)
@@ -141,6 +146,7 @@ class SqlTaskQueues(TaskQueues):
         return self._in_tx("putting a task", put)
 
     def cancel_task(self, task_id: int) -> None:
+        check_ints("cancel_task's id", [task_id])
         t = tasks.c
         stmt = (update(tasks).where(t.id == task_id, t.state.in_((PENDING, CLAIMED)))
                 .values(state=case((t.state == PENDING, CANCELLED), else_=t.state),
@@ -160,6 +166,7 @@ class SqlTaskQueues(TaskQueues):
                           select(*_COLUMNS).where(t.workflow_id == workflow_id, t.state.in_((PENDING, CLAIMED))))
 
     def expire_task(self, task_id: int, token: int) -> bool:
+        check_ints("expire_task's id and token", [task_id, token])
         t = tasks.c
         stmt = (update(tasks).where(t.id == task_id, t.token == token, t.state == CLAIMED,
                                     t.lease_us < self._task_now()).values(state=LOST))
@@ -202,7 +209,17 @@ class SqlTaskQueues(TaskQueues):
 
     def claim_tasks(self, worker: str, queues: Iterable[str], limit: int, lease: float) -> list[Task]:
         names = check_task_claim(worker, queues, limit, lease)
+        if self._direct is not None and self._nothing_to_claim(names):
+            return []
         return self._in_tx("claiming tasks", lambda conn: self._claim(conn, worker, names, limit, lease))
+
+    def _nothing_to_claim(self, names: list[str]) -> bool:
+        """Whether every queue named has its row (so a claim would create none) and none has a pending task."""
+        q, t = task_queues.c, tasks.c
+        with self._tx("looking for tasks") as conn:
+            known = conn.execute(select(func.count()).select_from(task_queues).where(q.name.in_(names))).scalar()
+            return known == len(names) and conn.execute(
+                select(t.id).where(t.queue.in_(names), t.state == PENDING).limit(1)).first() is None
 
     def _claim(self, conn: Connection, worker: str, names: list[str], limit: int, lease: float) -> list[Task]:
         q, t, s = task_queues.c, tasks.c, task_starts.c

@@ -310,8 +310,10 @@ class TaskQueuesConformance(TaskLimitBehaviours):
         for args in [(task_id, task.token, "text"), (str(task_id), task.token, b""), (task_id, None, b"")]:
             with pytest.raises(StoreError):
                 store.finish_task(*args)
-        with pytest.raises(StoreError):
-            store.release_tasks("")
+        for call in (lambda: store.release_tasks(""), lambda: store.cancel_task("1"),
+                     lambda: store.expire_task(task_id, "1")):
+            with pytest.raises(StoreError):
+                call()
         [got] = store.read_tasks([task_id])
         assert (got.state, got.beats, got.details, got.lease_expires_at) == ("claimed", 0, None,
                                                                               task.lease_expires_at)

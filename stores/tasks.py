@@ -146,6 +146,8 @@ class TaskQueues(abc.ABC):
         """Set a queue's limits (upsert: the latest definition wins), kept in the store.
 
         The next claim on the queue obeys them; claims already made stay.
+        A rate limit counts the claims made while the queue had one: those
+        made before it was given one are not counted.
 
         Raises:
             StoreError: `name` is not a non-empty string, or `limits` is not a
@@ -234,6 +236,9 @@ class TaskQueues(abc.ABC):
         """Ask a task to stop: a pending one becomes `cancelled`, a claimed one gets `cancel_requested`.
 
         Nothing happens to a task that is finished, lost, cancelled or gone.
+
+        Raises:
+            StoreError: `task_id` is not an int.
         """
 
     @abc.abstractmethod
@@ -254,6 +259,9 @@ class TaskQueues(abc.ABC):
         Returns:
             True when the task was claimed under `token` with a lapsed lease,
             and is now `lost`; False otherwise (nothing changed).
+
+        Raises:
+            StoreError: `task_id` or `token` is not an int.
         """
 
     @abc.abstractmethod
@@ -277,7 +285,7 @@ class TaskQueues(abc.ABC):
 
     @abc.abstractmethod
     def queue_stats(self) -> list[QueueStats]:
-        """Per queue defined, claimed from, or holding tasks: its figures, by name."""
+        """Per queue defined, claimed from (a queue workers serve), or holding tasks: its figures, by name."""
 
     def close(self) -> None:
         """Release connections; unusable afterwards. Closing twice is harmless."""
