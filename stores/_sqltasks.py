@@ -222,13 +222,35 @@ class SqlTaskQueues(TaskQueues):
                 select(t.id).where(t.queue.in_(names), t.state == PENDING).limit(1)).first() is None
 
     def _claim(self, conn: Connection, worker: str, names: list[str], limit: int, lease: float) -> list[Task]:
-        q, t, s = task_queues.c, tasks.c, task_starts.c
+        limits = self._lock_queues(conn, names)
+        now = conn.execute(select(self._task_now())).scalar_one()  # after the lock: see the module's docstring
+        chosen = self._choose(conn, names, limits, self._budgets(conn, names, limits, now), limit)
+        if not chosen:
+            return []
+        t = tasks.c
+        claimed = conn.execute(
+            update(tasks).where(t.id.in_([c.id for c in chosen]), t.state == PENDING)
+            .values(state=CLAIMED, claimed_by=worker, token=t.token + 1, claimed_us=literal(now),
+                    lease_us=literal(now + round(lease * _US)))
+            .returning(*_COLUMNS)).all()
+        starts = [{"queue": row[1], "partition_key": row[9], "started_us": now}
+                  for row in claimed if limits[row[1]].rate_limit is not None]
+        if starts:
+            conn.execute(task_starts.insert(), starts)
+        return sorted((_task(row, now) for row in claimed), key=claim_order)
+
+    def _lock_queues(self, conn: Connection, names: list[str]) -> dict[str, QueueLimits]:
+        """Lock the queues' rows (created with no limits on first use), in name order; their limits."""
+        q = task_queues.c
         conn.execute(self._insert(task_queues).on_conflict_do_nothing(index_elements=["name"]),
                      [{"name": name, **_row_of(QueueLimits())} for name in names])
         rows = conn.execute(select(q.name, q.concurrency, q.rate_limit, q.rate_period_us, q.partitioned)
                             .where(q.name.in_(names)).order_by(q.name).with_for_update()).all()
-        limits = {name: _limits(rest) for name, *rest in rows}
-        now = conn.execute(select(self._task_now())).scalar_one()  # after the lock: see the module's docstring
+        return {name: _limits(rest) for name, *rest in rows}
+
+    def _budgets(self, conn: Connection, names: list[str], limits: dict[str, QueueLimits], now: int) -> Budgets:
+        """Each slot's claimed tasks and recent claims (pruning the claims past their queue's period)."""
+        t, s = tasks.c, task_starts.c
         held: Counter[Slot] = Counter()
         for name, key, count in conn.execute(select(t.queue, t.partition_key, func.count())
                                              .where(t.queue.in_(names), t.state == CLAIMED)
@@ -244,21 +266,32 @@ class SqlTaskQueues(TaskQueues):
                                            .where(s.queue == name, s.started_us > window)
                                            .group_by(s.partition_key)):
                 started[slot_of(name, key, limits[name])] += count
-        budgets = Budgets(limits, held, started)
+        return Budgets(limits, held, started)
+
+    def _choose(self, conn: Connection, names: list[str], limits: dict[str, QueueLimits], budgets: Budgets,
+                limit: int) -> list[_Candidate]:
+        """Up to `limit` pending tasks the budgets allow, in claim order, locked (`SKIP LOCKED`).
+
+        Candidates come in pages of the room left per queue; a page may hold
+        tasks of partitions that are full, so while room is left the next
+        page skips the partitions found full (each page finds one more, or
+        is the last).
+        """
+        t = tasks.c
         chosen: list[_Candidate] = []
         full: dict[str, set[Any]] = {name: set() for name in names}
         while len(chosen) < limit:
             room = limit - len(chosen)
             candidates = []
             for name in names:
-                if budgets.left((name, None)) == 0 and not limits[name].partitioned:
+                if not limits[name].partitioned and budgets.left((name, None)) == 0:
                     continue
                 stmt = (select(t.id, t.queue, t.priority, t.partition_key)
                         .where(t.queue == name, t.state == PENDING)
                         .order_by(t.priority.desc(), t.id).limit(room).with_for_update(skip_locked=True))
                 if chosen:
                     stmt = stmt.where(t.id.not_in([c.id for c in chosen]))
-                keys = [key for key in full[name] if key is not None]  # partitions found full: fetch past them
+                keys = [key for key in full[name] if key is not None]
                 if None in full[name]:
                     stmt = stmt.where(t.partition_key.is_not(None))
                 if keys:
@@ -268,21 +301,9 @@ class SqlTaskQueues(TaskQueues):
             chosen += taken
             for name, key in found_full:
                 full[name].add(key)
-            if not found_full or not candidates:
-                break  # every candidate fetched was taken or room ran out: nothing more to find
-        if not chosen:
-            return []
-        lease_us = round(lease * _US)
-        claimed = conn.execute(
-            update(tasks).where(t.id.in_([c.id for c in chosen]), t.state == PENDING)
-            .values(state=CLAIMED, claimed_by=worker, token=t.token + 1, claimed_us=literal(now),
-                    lease_us=literal(now + lease_us))
-            .returning(*_COLUMNS)).all()
-        starts = [{"queue": row[1], "partition_key": row[9], "started_us": now}
-                  for row in claimed if limits[row[1]].rate_limit is not None]
-        if starts:
-            conn.execute(task_starts.insert(), starts)
-        return sorted((_task(row, now) for row in claimed), key=claim_order)
+            if not found_full:
+                break  # every candidate was taken, or room ran out: no page would find more
+        return chosen
 
     def renew_tasks(self, worker: str, claims: Sequence[tuple[int, int]], lease: float,
                     details: dict[int, bytes] | None = None) -> dict[int, str]:
