@@ -48,6 +48,7 @@ from _cluster_app import ACTIVITIES, WORKFLOWS, listener, looper  # noqa: E402
 from _cluster_nodes import REPO, cluster, cpu_seconds, store_url  # noqa: E402
 from _cluster_onenode import hello_rate  # noqa: E402
 from _table import print_table  # noqa: E402
+from aion_actors.cluster.liveness import sqlite_write_lockers  # noqa: E402
 from stores.leases import shard_of  # noqa: E402
 
 BEFORE_CLUSTER = "964b965"
@@ -170,6 +171,23 @@ def _stopped(pid: int) -> bool:
         return f.read().rsplit(")", 1)[1].split()[0] in "Tt"
 
 
+def freeze(proc, url: str) -> None:
+    """SIGSTOP a node between two of its SQLite write transactions.
+
+    Frozen inside one, it would keep the file's lock and stall every node until it
+    resumes (README, "Clusters"): that is not the failover this measures.
+    """
+    database = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+    while True:
+        proc.send_signal(signal.SIGSTOP)
+        while not _stopped(proc.pid):
+            time.sleep(0.001)
+        if database is None or proc.pid not in sqlite_write_lockers(database):
+            return
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(0.01)
+
+
 def failover(url: str, lease_ttl: float, sig: int, workflows: int) -> list[float]:
     """Seconds from `sig` to the victim node's workflows' first new event, one per victim workflow."""
     with cluster(url) as nodes:
@@ -189,12 +207,11 @@ def failover(url: str, lease_ttl: float, sig: int, workflows: int) -> list[float
         victims = [w for w in ids if owners.get(shard_of(w, 64)) == "node-b"]
         proc = nodes.procs["node-b"]
         began, wall = time.monotonic(), time.time()
-        nodes.signal("node-b", sig)
         if sig == signal.SIGKILL:
+            nodes.signal("node-b", sig)
             proc.wait()
         else:
-            while not _stopped(proc.pid):
-                time.sleep(0.001)
+            freeze(proc, url)
         last = {w: store.get_summary(w).last_seq for w in victims}
         moved: dict[str, float] = {}
         while len(moved) < len(victims):

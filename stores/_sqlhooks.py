@@ -28,6 +28,11 @@ from .errors import StoreError
 DURABILITIES = ("process", "fsync")
 URL_FORMS = "sqlite:///path.db, sqlite:// (in memory) or postgresql+psycopg://user@host/db"
 BUSY_TIMEOUT_S = 30.0
+# PostgreSQL ends a session left idle inside a transaction this long: the store's transactions
+# send their statements back to back, so only a frozen client (SIGSTOP, a paused VM) is that
+# slow, and its row locks (shard leases, workflow rows) would otherwise stall every other node
+# for as long as it stays frozen.
+IDLE_IN_TRANSACTION_S = 5.0
 # Connection option telling the SQLite "begin" hook to take the write lock up front.
 WRITE = "aion_write"
 # Errors a driver may raise outside SQLAlchemy's wrapping (e.g. from a connect hook).
@@ -88,7 +93,9 @@ def build_engine(url: URL, durability: str, *, pool_size: int, max_overflow: int
     if durability not in DURABILITIES:
         raise StoreError(f"durability must be one of {', '.join(map(repr, DURABILITIES))}; got {durability!r}")
     if not is_sqlite(url):
-        engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        options = " ".join(filter(None, (str(url.query.get("options") or ""), "-c idle_in_transaction_session_timeout="
+                                         f"{int(IDLE_IN_TRANSACTION_S * 1000)}")))
+        engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, connect_args={"options": options})
         event.listen(engine, "checkout", _refuse_closed)
         return engine
     if is_sqlite_memory(url):

@@ -19,7 +19,6 @@ from typing import Any
 from ..runtime.procs import proc_stat
 
 
-
 def _host() -> str:
     """The host name and this boot of its kernel: two machines (or containers) that share a
     host name still differ, and a pid is only compared on the machine that issued it."""
@@ -55,3 +54,29 @@ def dead_here(info: dict[str, Any]) -> bool:
         return False
     started = process_start(info["pid"])
     return started is None or (info.get("started") is not None and started != info["started"])
+
+
+def sqlite_write_lockers(database: str) -> set[int]:
+    """The pids on this machine holding a write lock on a SQLite database (the file, its -wal or -shm).
+
+    SQLite's locks are the operating system's, held by a live process until it
+    releases them: a node frozen (SIGSTOP, a debugger) inside a write
+    transaction stalls every writer of the file until it resumes or dies, and
+    no lease or fence can take the lock from it. This is how to find such a node.
+    """
+    inodes = set()
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            inodes.add(os.stat(database + suffix).st_ino)
+        except OSError:
+            pass
+    holders = set()
+    try:
+        with open("/proc/locks") as f:
+            for line in f:
+                fields = line.split()  # "1: POSIX  ADVISORY  WRITE 13919 fe:00:2146741 120 120"
+                if len(fields) >= 6 and fields[3] == "WRITE" and int(fields[5].rsplit(":", 1)[1]) in inodes:
+                    holders.add(int(fields[4]))
+    except OSError:
+        pass
+    return holders

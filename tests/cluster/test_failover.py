@@ -75,13 +75,13 @@ def test_children_on_other_shards_start_there_and_report_back(cluster):
 
 def test_a_frozen_node_is_fenced_out_and_its_histories_stay_clean(cluster):
     cluster.start_node("a")
-    frozen = cluster.start_node("b")
+    cluster.start_node("b")
     _balanced(cluster, {"a", "b"})
     ids = _on(cluster, "b", 3, "frozen")
     for workflow_id in ids:
         assert cluster.aion("start", "steps", "--input", "12", "--id", workflow_id).returncode == 0
     wait_for(lambda: len(cluster.executions()) >= 3, timeout=60, what="b running steps")
-    frozen.send_signal(signal.SIGSTOP)
+    frozen = cluster.freeze("b")
     try:
         # Alive to the OS, so only the lease timeout frees its shards (2 s in these tests).
         wait_for(lambda: "b" not in set(cluster.owners().values()), timeout=30, what="a taking b's shards")
