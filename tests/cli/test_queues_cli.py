@@ -29,10 +29,12 @@ def task(queue: str, activity_id: str, workflow_id: str = "wf-1", run_id: str = 
     return NewTask(queue, workflow_id, run_id, activity_id, attempt, "train", b"{}", partition_key=partition_key)
 
 
-@pytest.fixture
-def busy(aion):
-    """A store with a served queue `gpu` (5 tasks, 2 claimed by two workers), a partitioned `pay`
-    defined but empty, and `orphan`, holding a task nobody serves."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def busy(aion, request):
+    """A store (a SQLite file, a fresh PostgreSQL database) with a served queue `gpu` (5 tasks, 2 claimed
+    by two workers), a partitioned `pay` defined but empty, and `orphan`, holding a task nobody serves."""
+    if request.param == "postgresql":
+        aion.store = aion.env["AION_STORE"] = request.getfixturevalue("postgres_url")
     store = open_store(aion.store)
     try:
         store.define_queue("gpu", QueueLimits(concurrency=2, rate_limit=50, rate_period=60))
