@@ -19,7 +19,7 @@ from . import converter
 from . import events as ev
 from .config import EngineConfig
 from .definitions import Registry, workflow_definition
-from .description import WorkflowDescription, describe
+from .description import WorkflowDescription, describe, unfinished_tasks
 from .errors import (AionError, InvalidArgument, ShardMoved, WorkflowCancelled, WorkflowFailed, WorkflowNotFound,
                      WorkflowTimedOut)
 from .ids import check_workflow_id, new_workflow_id
@@ -386,11 +386,13 @@ class WorkflowHandle:
         return history
 
     def describe(self) -> WorkflowDescription:
-        """Status, run chain length, pending activities and timers, and the failure if any."""
+        """Status, run chain length, pending activities (with the queue and worker of those on task
+        queues) and timers, and the failure if any."""
         summary = self._engine._summary(self.workflow_id)
         if summary is None:
             raise WorkflowNotFound(self.workflow_id)
         history = self._engine._history(self.workflow_id)
         with store_errors():
             timers = self._engine._store.timers_of(self.workflow_id)
-        return describe(summary, history, timers)
+            tasks = unfinished_tasks(self._engine._store, self.workflow_id)
+        return describe(summary, history, timers, tasks)

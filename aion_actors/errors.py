@@ -330,6 +330,26 @@ class ShardMoved(StoreError):
         return (type(self), (self.workflow_id,))
 
 
+class NoTaskQueues(AionError):
+    """The store has no task queues: it does not implement `stores.TaskQueues`.
+
+    The bundled stores (`sqlite:`, `postgresql+psycopg:`, `memory:`) all do;
+    a store of one's own must implement `TaskQueues` before activities can be
+    put on named queues or `aion queues` can show them.
+    """
+
+    def __init__(self, store: str) -> None:
+        self.store = store
+        super().__init__(
+            f"store {store} keeps no task queues (it does not implement stores.TaskQueues); use a bundled "
+            f"store (sqlite:///path.db or postgresql+psycopg://...) or implement TaskQueues in yours and check it "
+            f"with stores.conformance_tasks.TaskQueuesConformance"
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.store,))
+
+
 def translate_store_error(exc: _store_errors.StoreError) -> StoreError:
     """Map a store-layer error to the engine's hierarchy (kept catchable as both)."""
     if isinstance(exc, StoreError):

@@ -16,6 +16,7 @@ from ..errors import AionError, NoWorkerAnswered
 from .commands_cluster import cluster
 from .commands_control import cancel, pause, query, resume, signal, start, terminate
 from .commands_inspect import describe, history, list_, result
+from .commands_queues import queues
 from .commands_replay import replay
 from .commands_serve import run as run_command
 from .commands_serve import worker
@@ -44,8 +45,8 @@ def main() -> None:
     Every command takes --store URL (default sqlite:///aion.db, or the
     AION_STORE variable) and --json. `aion worker FILE` (or `aion run FILE`)
     serves the workflows; start, signal, query, cancel, terminate, pause and resume
-    reach it through the store; list, describe, history, result, watch and
-    replay only read the store.
+    reach it through the store; list, describe, history, result, watch,
+    replay and queues only read the store.
 
     \b
     Exit codes:
@@ -62,11 +63,12 @@ def main() -> None:
       aion start order --input '{"id": 1}' --id order-1
       aion watch order-1
       aion cluster up --nodes 3 app.py      # several nodes on one store
+      aion queues                           # task queues: waiting, running, limits
     """
 
 
 for command in (run_command, worker, start, signal, query, cancel, terminate, pause, resume, result, list_, describe,
-                history, watch, replay, cluster):
+                history, watch, replay, cluster, queues):
     main.add_command(command)
 
 

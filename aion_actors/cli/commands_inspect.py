@@ -14,6 +14,7 @@ from stores.base import WorkflowFilter
 from .. import converter
 from .. import events as ev
 from ..description import describe as describe_workflow
+from ..description import unfinished_tasks
 from ..errors import InvalidArgument, WorkflowNotFound
 from ..status import WorkflowStatus
 from . import render
@@ -109,6 +110,9 @@ def history(store: str, as_json: bool, workflow_id: str, raw: bool) -> None:
 def describe(store: str, as_json: bool, workflow_id: str) -> None:
     """Show status, runs, pending activities and timers, heartbeats and the failure of a workflow.
 
+    A pending activity on a task queue shows its queue and the worker
+    running its attempt, or "waiting" while no worker has claimed it.
+
     \b
     Example:
       aion describe order-1
@@ -117,7 +121,8 @@ def describe(store: str, as_json: bool, workflow_id: str) -> None:
         summary = s.get_summary(workflow_id)
         if summary is None:
             raise WorkflowNotFound(workflow_id)
-        described = describe_workflow(summary, read(s, workflow_id), s.timers_of(workflow_id))
+        described = describe_workflow(summary, read(s, workflow_id), s.timers_of(workflow_id),
+                                      unfinished_tasks(s, workflow_id))
         runs = s.read_run_chain(workflow_id)
     if as_json:
         click.echo(dumps(render.description_json(described, runs)))

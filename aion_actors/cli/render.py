@@ -129,7 +129,8 @@ def description_json(d: WorkflowDescription, runs: list[RunSummary]) -> dict[str
         "runs": [{"run_id": r.run_id, "first_seq": r.first_seq, "last_seq": r.last_seq,
                   "started_at": r.started_at.isoformat()} for r in runs],
         "pending_activities": [{"activity_id": a.activity_id, "activity_type": a.activity_type,
-                                "attempt": a.attempt, "last_heartbeat": a.last_heartbeat}
+                                "attempt": a.attempt, "last_heartbeat": a.last_heartbeat,
+                                "task_queue": a.task_queue, "worker": a.worker}
                                for a in d.pending_activities],
         "pending_timers": [{"timer_id": t, "fire_at": at.isoformat(),
                             "seconds_left": max(0.0, (at - datetime.now(timezone.utc)).total_seconds())}
@@ -159,7 +160,9 @@ def print_description(out: Console, d: WorkflowDescription, runs: list[RunSummar
     for a in d.pending_activities:
         beat = f"  last heartbeat {escape(short(a.last_heartbeat))}" if a.last_heartbeat is not None else ""
         attempt = f"attempt {a.attempt}" if a.attempt else "not started"
-        out.print(f"{'':>12}#{a.activity_id} {escape(a.activity_type)}  {attempt}{beat}")
+        where = "" if a.task_queue is None else \
+            f"  on queue {escape(a.task_queue)}, " + (f"worker {escape(a.worker)}" if a.worker else "waiting")
+        out.print(f"{'':>12}#{a.activity_id} {escape(a.activity_type)}  {attempt}{where}{beat}")
     out.print(f"[bold]{'timers':>10}[/]  {len(d.pending_timers) or 'none'} pending")
     for timer_id, at in d.pending_timers:
         out.print(f"{'':>12}{escape(timer_id)}  due {at.isoformat(timespec='seconds')} ({_left(at)})")
