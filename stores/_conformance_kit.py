@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -59,14 +59,26 @@ def schedule(store: EventStore, workflow_id: str, *timers: TimerRow, cancel: tup
                  cancel_timers=cancel)
 
 
-class StoreCase:
-    """The hooks a store's suite provides, and the `store` fixture built on them."""
+class StoreFixture:
+    """The `store` fixture of every conformance suite: `make_store(tmp_path)`, closed after the test."""
 
-    # -- hooks -------------------------------------------------------------
-
-    def make_store(self, tmp_path: Path) -> EventStore:
+    def make_store(self, tmp_path: Path) -> Any:
         """A fresh, empty store. Called once per test."""
         raise NotImplementedError
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[Any]:
+        store = self.make_store(tmp_path)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+class StoreCase(StoreFixture):
+    """The hooks an `EventStore` suite provides."""
+
+    # -- hooks -------------------------------------------------------------
 
     def store_url(self, tmp_path: Path) -> str | None:
         """A URL `stores.open_store` opens, from another OS process, as the
@@ -77,14 +89,6 @@ class StoreCase:
     def corrupt_event(self, store: EventStore, workflow_id: str, seq: int) -> None:
         """Damage the stored record of one event (its bytes, in a store-specific way)."""
         raise NotImplementedError
-
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[EventStore]:
-        store = self.make_store(tmp_path)
-        try:
-            yield store
-        finally:
-            store.close()
 
     # -- helpers ---------------------------------------------------------------
 

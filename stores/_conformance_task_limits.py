@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from ._conformance_kit import StoreFixture
 from .tasks import NewTask, QueueLimits
 
 LONG = 60.0
@@ -84,7 +85,7 @@ def claim_in_process(url: str, worker: str, queue: str, seed: int) -> list[tuple
         store.close()
 
 
-class TaskLimitBehaviours:
+class TaskLimitBehaviours(StoreFixture):
     """Queue limits and concurrent claimers; hooks and fixtures come from `TaskQueuesConformance`."""
 
     store_url: Any

@@ -29,11 +29,11 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from ._conformance_kit import RUNNING, make_events
+from ._conformance_kit import RUNNING, StoreFixture, make_events
 from .base import Append
 from .errors import StaleFence, StoreError
 from .leases import DEFAULT_SHARDS, shard_of
@@ -43,7 +43,7 @@ LONG = 60.0
 _LAPSE_BOUND_S = 10.0
 
 
-class ShardLeasesConformance:
+class ShardLeasesConformance(StoreFixture):
     """Behaviours every `ShardLeases` shares. Not collected by itself (no `Test` prefix)."""
 
     # -- hooks -------------------------------------------------------------
@@ -62,14 +62,6 @@ class ShardLeasesConformance:
         while store.leases()[shard].live:
             assert time.monotonic() < deadline, f"the lease of shard {shard} never lapsed"
             time.sleep(0.02)  # polling the store's clock, not guessing at it
-
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[Any]:
-        store = self.make_store(tmp_path)
-        try:
-            yield store
-        finally:
-            store.close()
 
     # -- shards -------------------------------------------------------------
 

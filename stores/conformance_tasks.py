@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -48,14 +48,6 @@ class TaskQueuesConformance(TaskLimitBehaviours):
         """A URL `stores.open_store` opens as the same store `make_store(tmp_path)` returned, from another
         process or after it is closed; `None` skips the cases that need one."""
         return None
-
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[Any]:
-        store = self.make_store(tmp_path)
-        try:
-            yield store
-        finally:
-            store.close()
 
     @staticmethod
     def wait_lapsed(store: Any, task_id: int) -> Any:
