@@ -1,0 +1,73 @@
+"""Activities on a task queue, served by a second engine in the same process (SQLite file, PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import aion_actors as aion
+from aion_actors import activity, workflow
+from tests.waiting import wait_for
+
+RAN_ON: list[str] = []
+FLAKY: dict[str, int] = {}
+
+
+@activity.defn(task_queue="gpu")
+def render(scene: str) -> str:
+    RAN_ON.append(threading.current_thread().name)
+    return f"rendered {scene} (attempt {activity.info().attempt})"
+
+
+@activity.defn(task_queue="gpu")
+def flaky(key: str) -> int:
+    FLAKY[key] = FLAKY.get(key, 0) + 1
+    if FLAKY[key] < 3:
+        raise RuntimeError(f"failure {FLAKY[key]}")
+    return activity.info().attempt
+
+
+@activity.defn
+def here(x: int) -> int:
+    return x + 1
+
+
+@workflow.defn
+async def one(scene: str) -> str:
+    return await workflow.execute_activity(render, scene)
+
+
+@workflow.defn
+async def retried(key: str) -> int:
+    return await workflow.execute_activity(flaky, key, retry=aion.RetryPolicy(max_attempts=5, initial_interval=0.05))
+
+
+@workflow.defn
+async def elsewhere(scene: str) -> str:
+    return await workflow.execute_activity(here, 1, task_queue="cpu") and await workflow.execute_activity(render, scene)
+
+
+OWNER = {"workflows": [one, retried, elsewhere], "activities": []}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/aion.db"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_an_attempt_on_a_queue_runs_on_the_engine_serving_it(url):
+    with aion.Engine(url, **OWNER) as owner, \
+            aion.Engine(url, owns_shards=False, activities=[render], task_queues=["gpu"]):
+        # The owner does not even know `render`: only the gpu worker could have run it.
+        assert owner.start(one, "teapot", id="w1").result(30) == "rendered teapot (attempt 1)"
+
+
+def test_a_failed_remote_attempt_is_retried_per_its_policy(url):
+    key = url
+    with aion.Engine(url, **OWNER) as owner, \
+            aion.Engine(url, owns_shards=False, activities=[flaky], task_queues=[aion.TaskQueue("gpu")]):
+        assert owner.start(retried, key, id="w2").result(30) == 3
+    assert FLAKY[key] == 3
