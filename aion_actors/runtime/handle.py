@@ -88,6 +88,7 @@ class Runtime:
             ownership = Ownership(1, everything=True)
         self.context = RuntimeContext(self.store, registry, runner, config, ownership, clock=clock)
         self.task_worker: TaskWorker | None = None
+        self._poker: Waker | None = None
         if isinstance(self.store, TaskQueues):
             self.context.task_watcher = TaskWatcher(self.store, lambda address, msg: self._driver.tell(address, msg))
         elif config.task_queues:
@@ -141,6 +142,8 @@ class Runtime:
                 if notices is not None:
                     self._relay = NoticeRelay(notices, self.ownership, self.waker).start()
             if self.config.task_queues:
+                if self.waker is None:  # a worker-only node: a socket of its own to poke owners from
+                    self._poker = Waker(self.config.cluster_address)
                 with store_errors():
                     self.task_worker = TaskWorker(self.store, self._registry, self.node_id, self.config.task_queues,
                                                   self.config.task_lease, self.config.activity_cancel_grace,
@@ -173,15 +176,24 @@ class Runtime:
         if isinstance(self.store, RequestInbox):
             self.store.release_claims(node_id)
 
+    def woken(self) -> None:
+        """This node's Waker was poked: a worker may have finished one of our tasks."""
+        if self.context.task_watcher is not None and self.context.task_watcher.outstanding():
+            self.context.task_watcher.wake()
+
     def _task_finished(self, task) -> None:
-        """Poke the owner of the finished task's workflow, so its watcher reads the outcome now."""
-        if self.waker is None:
+        """Poke the owner of the finished task's workflow, so its watcher reads the outcome now.
+
+        Never raises (a missed poke costs the owner one poll interval)."""
+        poker = self.waker or self._poker
+        if poker is None:
             return
-        for address in self.wake_addresses(task.workflow_id):
-            try:
-                self.waker.poke(address)
-            except OSError:
-                pass  # a missed poke costs the owner one poll interval
+        try:
+            addresses = self.wake_addresses(task.workflow_id)
+        except Exception:  # noqa: BLE001 - the directory reads the store: the poke is only a hint
+            return
+        for address in addresses:
+            poker.poke(address)
 
     def _load(self) -> dict[str, Any]:
         # load: the activity attempts running here, the work a node does beyond recording.
@@ -229,6 +241,8 @@ class Runtime:
             self.context.router.close()
         if self.waker is not None:
             self.waker.close()
+        if self._poker is not None:
+            self._poker.close()
         self.context.activities.shutdown()
         forget_blueprint(self._engine_id)
         if self.config.store_owned:
