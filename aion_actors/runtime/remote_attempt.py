@@ -46,6 +46,14 @@ class RemoteAttemptActor(Actor):
         context = msg.context.get()
         self.store, self.watcher = context.store, context.task_watcher
         queue, priority, partition_key = msg.placement
+        if self.watcher is None:
+            self.over = True
+            self.send(sender, AttemptDone(msg.activity_id, msg.attempt, failure=Failure(
+                "TaskQueuesUnavailable", f"attempt {msg.attempt} of {msg.activity_type!r} is on task queue {queue!r}, "
+                f"which this engine cannot follow (task queues need runtime='inprocess' owners and a store with "
+                f"task queues, as every bundled store has)", non_retryable=True)))
+            self.send(self.myAddress, ActorExitRequest())
+            return
         try:
             self.task_id = self.store.put_task(new_task(msg, msg.run_id, queue, priority, partition_key))
         except StoreError as exc:

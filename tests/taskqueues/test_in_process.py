@@ -28,11 +28,6 @@ def flaky(key: str) -> int:
     return activity.info().attempt
 
 
-@activity.defn
-def here(x: int) -> int:
-    return x + 1
-
-
 @workflow.defn
 async def one(scene: str) -> str:
     return await workflow.execute_activity(render, scene)
@@ -43,12 +38,7 @@ async def retried(key: str) -> int:
     return await workflow.execute_activity(flaky, key, retry=aion.RetryPolicy(max_attempts=5, initial_interval=0.05))
 
 
-@workflow.defn
-async def elsewhere(scene: str) -> str:
-    return await workflow.execute_activity(here, 1, task_queue="cpu") and await workflow.execute_activity(render, scene)
-
-
-OWNER = {"workflows": [one, retried, elsewhere], "activities": []}
+OWNER = {"workflows": [one, retried], "activities": []}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -71,3 +61,23 @@ def test_a_failed_remote_attempt_is_retried_per_its_policy(url):
             aion.Engine(url, owns_shards=False, activities=[flaky], task_queues=[aion.TaskQueue("gpu")]):
         assert owner.start(retried, key, id="w2").result(30) == 3
     assert FLAKY[key] == 3
+
+
+@workflow.defn
+async def overridden(scene: str) -> str:
+    return await workflow.execute_activity(render, scene, task_queue="gpu-big", priority=5, partition_key="acme")
+
+
+def test_the_call_s_queue_wins_over_the_declared_one_and_is_recorded(url):
+    from aion_actors import events as ev
+
+    with aion.Engine(url, workflows=[overridden]) as owner, \
+            aion.Engine(url, owns_shards=False, activities=[render], task_queues=["gpu"]):
+        handle = owner.start(overridden, "tree", id="w3")
+        with pytest.raises(TimeoutError):
+            handle.result(0.5)  # the gpu worker does not serve gpu-big
+        with aion.Engine(url, owns_shards=False, activities=[render], task_queues=["gpu-big"]):
+            assert handle.result(30) == "rendered tree (attempt 1)"
+        scheduled = next(e.event for e in handle.history() if isinstance(e.event, ev.ActivityScheduled))
+        assert (scheduled.options["task_queue"], scheduled.options["priority"],
+                scheduled.options["partition_key"]) == ("gpu-big", 5, "acme")
