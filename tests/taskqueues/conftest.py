@@ -31,9 +31,11 @@ class Workers:
                     "PYTHONPATH": os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p)}
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        """A worker-only `aion worker --task-queue gpu` process, once it has printed its banner."""
-        command = [sys.executable, "-m", "aion_actors.cli", "worker", APP, "--no-shards", "--task-queue", "gpu",
+    def start(self, name: str, *args: str, node: bool = False) -> subprocess.Popen:
+        """An `aion worker --task-queue gpu` process, once it has printed its banner: worker-only, or
+        with `node` a node of the cluster too (it owns shards)."""
+        role = ["--node-id", name, "--lease-ttl", "2"] if node else ["--no-shards"]
+        command = [sys.executable, "-m", "aion_actors.cli", "worker", APP, *role, "--task-queue", "gpu",
                    "--task-lease", "1", *args]
         child = subprocess.Popen(command, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
                                  stderr=open(self.cwd / f"{name}.stderr", "a"), text=True)

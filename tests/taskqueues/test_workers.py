@@ -86,3 +86,14 @@ def test_a_remote_attempt_past_its_start_to_close_timeout_fails(owner, workers):
     assert [(f.attempt, f.kind, f.failure.type) for f in failed] == [(1, "terminal", "ActivityTimeout")]
     # Told to stop, the attempt's task was cancelled: its worker dropped it; nothing else ran.
     assert len(workers.lines("start")) == 1
+
+
+def test_a_dead_worker_node_s_claims_are_released_when_it_is_buried(owner, workers):
+    """A worker that is also a node (it owns shards) is found dead at once on this machine: its
+    attempts are retried then, long before their 60-second claims would have lapsed."""
+    workers.start("node", "--task-lease", "60", node=True)  # later options win: this lease outlives the test
+    handle = owner.start(app.resumable, 100, id="buried")
+    wait_for(lambda: workers.lines("step"), "the first attempt to start")
+    workers.signal("node", signal.SIGKILL)
+    workers.start("w2")
+    assert handle.result(40)["attempt"] == 2
