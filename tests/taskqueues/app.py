@@ -115,3 +115,8 @@ async def cancellable() -> str:
 @workflow.defn
 async def bounded(seconds: float) -> str:
     return await workflow.execute_activity(job, seconds, start_to_close_timeout=0.5)
+
+
+@workflow.defn
+async def prioritized(priority: int) -> int:
+    return await workflow.execute_activity(job, 0.01, priority=priority)

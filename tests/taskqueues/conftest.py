@@ -17,7 +17,8 @@ from tests.taskqueues import app
 
 APP = str(Path(__file__).with_name("app.py"))
 REPO = str(Path(__file__).resolve().parents[2])
-WORKFLOWS = [app.one, app.retried, app.resumable, app.fan_out, app.late, app.cancellable, app.bounded]
+WORKFLOWS = [app.one, app.retried, app.resumable, app.fan_out, app.late, app.cancellable, app.bounded,
+             app.prioritized]
 
 
 class Workers:
