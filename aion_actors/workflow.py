@@ -102,7 +102,10 @@ def execute_activity(activity: Callable[..., Any] | str, *args: Any, retry: Retr
     """
     inst = _instance()
     if isinstance(activity, str):
-        name, declared_queue = activity, None
+        # By name: the queue it was declared with, if this engine has it (a worker-only activity may
+        # not be registered with its workflow's owner: then give task_queue= in the call).
+        definition = inst.registry.activity(activity) if inst.registry else None
+        name, declared_queue = activity, definition.task_queue if definition else None
     else:
         definition = activity_definition(activity)
         name, declared_queue = definition.name, definition.task_queue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -81,3 +82,44 @@ def test_the_call_s_queue_wins_over_the_declared_one_and_is_recorded(url):
         scheduled = next(e.event for e in handle.history() if isinstance(e.event, ev.ActivityScheduled))
         assert (scheduled.options["task_queue"], scheduled.options["priority"],
                 scheduled.options["partition_key"]) == ("gpu-big", 5, "acme")
+
+
+@activity.defn(task_queue="gpu")
+def quiet(seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not activity.is_cancelled():
+        time.sleep(0.02)
+    return "quiet"
+
+
+@activity.defn(task_queue="gpu")
+def chatty(seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        activity.heartbeat("working")
+        time.sleep(0.05)
+    return "chatty"
+
+
+@workflow.defn
+async def watched(name: str) -> str:
+    return await workflow.execute_activity(name, 2.0, heartbeat_timeout=0.6)
+
+
+def test_heartbeat_timeout_holds_for_a_remote_attempt(url):
+    from aion_actors import events as ev
+
+    # The owner knows the activities too: called by name, they go to the queue they were declared with.
+    with aion.Engine(url, workflows=[watched], activities=[quiet, chatty]) as owner, \
+            aion.Engine(url, owns_shards=False, activities=[quiet, chatty], task_queues=["gpu"]):
+        # Heartbeats travel worker -> store -> owner fast enough to keep a 0.6 s timeout from firing...
+        assert owner.start(watched, "chatty", id="chatty").result(30) == "chatty"
+        scheduled = next(e.event for e in owner.get_handle("chatty").history()
+                         if isinstance(e.event, ev.ActivityScheduled))
+        assert scheduled.options["task_queue"] == "gpu"
+        # ...and an attempt that never heartbeats is timed out by its owner.
+        handle = owner.start(watched, "quiet", id="quiet")
+        with pytest.raises(aion.WorkflowFailed):
+            handle.result(30)
+        failed = [e.event for e in handle.history() if isinstance(e.event, ev.ActivityFailed)]
+        assert [(f.failure.type, "heartbeat" in f.failure.message) for f in failed] == [("ActivityTimeout", True)]
