@@ -123,3 +123,14 @@ def test_heartbeat_timeout_holds_for_a_remote_attempt(url):
             handle.result(30)
         failed = [e.event for e in handle.history() if isinstance(e.event, ev.ActivityFailed)]
         assert [(f.failure.type, "heartbeat" in f.failure.message) for f in failed] == [("ActivityTimeout", True)]
+
+
+@workflow.defn
+async def patient() -> str:
+    return await workflow.execute_activity(quiet, 0.5, task_queue="gpu", start_to_close_timeout=60)
+
+
+def test_time_skipping_does_not_jump_past_a_running_remote_attempt(url):
+    with aion.Engine(url, workflows=[patient], time_skipping=True) as owner, \
+            aion.Engine(url, owns_shards=False, activities=[quiet], task_queues=["gpu"]):
+        assert owner.start(patient, id="patient").result(30) == "quiet"
