@@ -63,7 +63,7 @@ class RemoteAttemptActor(Actor):
                 "StoreError", f"could not put attempt {msg.attempt} on task queue {queue!r}: {exc}")))
             self.send(self.myAddress, ActorExitRequest())
             return
-        self.watcher.watch(self.task_id, self.myAddress)
+        self.watcher.watch(self.task_id, self.myAddress, msg.activity_id, msg.attempt)
 
     def _stop(self, msg) -> None:
         if self.task_id is not None and not self.over:

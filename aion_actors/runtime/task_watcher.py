@@ -30,6 +30,8 @@ POLL = 0.02
 @dataclass(slots=True)
 class _Watched:
     address: Any
+    activity_id: int
+    attempt: int
     beats: int = 0
     abandoned: bool = False
 
@@ -45,9 +47,9 @@ class TaskWatcher:
         self._stopped = False
         self._thread: threading.Thread | None = None
 
-    def watch(self, task_id: int, address: Any) -> None:
+    def watch(self, task_id: int, address: Any, activity_id: int, attempt: int) -> None:
         with self._lock:
-            self._watched[task_id] = _Watched(address)
+            self._watched[task_id] = _Watched(address, activity_id, attempt)
             if self._thread is None and not self._stopped:
                 self._thread = threading.Thread(target=self._run, name="aion-task-watcher", daemon=True)
                 self._thread.start()
@@ -98,7 +100,11 @@ class TaskWatcher:
             if watched is None:
                 continue
             task = found.get(task_id)
-            if task is None or self._settle(task, watched):
+            if task is None:  # deleted behind our back (by hand): as good as lost
+                if not watched.abandoned:
+                    self._post(watched.address, AttemptDone(watched.activity_id, watched.attempt, worker_died=True))
+                over.append(task_id)
+            elif self._settle(task, watched):
                 over.append(task_id)
         if over:
             with self._lock:

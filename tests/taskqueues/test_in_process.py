@@ -134,3 +134,8 @@ def test_time_skipping_does_not_jump_past_a_running_remote_attempt(url):
     with aion.Engine(url, workflows=[patient], time_skipping=True) as owner, \
             aion.Engine(url, owns_shards=False, activities=[quiet], task_queues=["gpu"]):
         assert owner.start(patient, id="patient").result(30) == "quiet"
+
+
+def test_one_engine_can_own_the_workflow_and_serve_its_queue(url):
+    with aion.Engine(url, workflows=[one], activities=[render], task_queues=["gpu"]) as engine:
+        assert engine.start(one, "alone", id="alone").result(30) == "rendered alone (attempt 1)"
