@@ -113,12 +113,15 @@ def _run(engine: Engine, definition: Any, name: str, value: Any, workflow_id: st
               help="At most N attempts of each --task-queue start per --rate-period across the cluster.")
 @click.option("--rate-period", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
               metavar="SECONDS", help="The --rate-limit window.")
+@click.option("--partitioned", is_flag=True,
+              help="--concurrency and --rate-limit apply to each partition_key of the queue on its own.")
 @click.option("--task-lease", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="How long a claim on an attempt lasts unrenewed (default 10): a killed worker's attempts "
                    "are retried elsewhere after this long.")
 def worker(store: str, as_json: bool, sources: tuple[str, ...], node_id: str | None,
            lease_ttl: float | None, task_queues: tuple[str, ...], no_shards: bool, worker_concurrency: int | None,
-           concurrency: int | None, rate_limit: int | None, rate_period: float, task_lease: float | None) -> None:
+           concurrency: int | None, rate_limit: int | None, rate_period: float, partitioned: bool,
+           task_lease: float | None) -> None:
     """Serve the workflows of files or modules until Ctrl-C or SIGTERM.
 
     It resumes the runs it finds running, fires their timers, and answers
@@ -143,7 +146,7 @@ def worker(store: str, as_json: bool, sources: tuple[str, ...], node_id: str | N
     cluster: dict[str, Any] = {}  # only what was given: the Engine's own defaults apply otherwise
     if task_queues:
         cluster["task_queues"] = [TaskQueue(name, concurrency=concurrency, worker_concurrency=worker_concurrency,
-                                            rate_limit=rate_limit, rate_period=rate_period)
+                                            rate_limit=rate_limit, rate_period=rate_period, partitioned=partitioned)
                                   for name in dict.fromkeys(task_queues)]
     if task_lease is not None:
         cluster["task_lease"] = task_lease

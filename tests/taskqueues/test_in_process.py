@@ -139,3 +139,35 @@ def test_time_skipping_does_not_jump_past_a_running_remote_attempt(url):
 def test_one_engine_can_own_the_workflow_and_serve_its_queue(url):
     with aion.Engine(url, workflows=[one], activities=[render], task_queues=["gpu"]) as engine:
         assert engine.start(one, "alone", id="alone").result(30) == "rendered alone (attempt 1)"
+
+
+SPANS: list[tuple[str, float, float]] = []
+
+
+@activity.defn(task_queue="tenants")
+async def tenant_job(tenant: str) -> str:
+    import asyncio
+
+    started = time.monotonic()
+    await asyncio.sleep(0.2)
+    SPANS.append((tenant, started, time.monotonic()))
+    return tenant
+
+
+@workflow.defn
+async def per_tenant(tenants: list) -> list:
+    return await workflow.all([workflow.execute_activity(tenant_job, t, partition_key=t) for t in tenants])
+
+
+def test_a_partitioned_limit_applies_per_partition_key(url):
+    SPANS.clear()
+    queue = aion.TaskQueue("tenants", concurrency=1, partitioned=True)
+    with aion.Engine(url, workflows=[per_tenant]) as owner, \
+            aion.Engine(url, owns_shards=False, activities=[tenant_job], task_queues=[queue]):
+        assert owner.start(per_tenant, ["a", "a", "a", "b", "b", "b"]).result(30) == ["a"] * 3 + ["b"] * 3
+
+    def overlap(x, y) -> bool:
+        return x[1] < y[2] and y[1] < x[2]
+
+    pairs = [(x, y) for i, x in enumerate(SPANS) for y in SPANS[i + 1:] if overlap(x, y)]
+    assert pairs and all(x[0] != y[0] for x, y in pairs)  # tenants ran side by side; one tenant, one at a time
