@@ -55,6 +55,11 @@ class RemoteAttemptActor(Actor):
             self.send(self.myAddress, ActorExitRequest())
             return
         try:
+            # A later attempt may follow one that an earlier owner (or this one, before a restart) put
+            # and no watcher follows now: the put supersedes it; the watcher deletes it once it is over.
+            earlier = [t.id for t in self.store.unfinished_tasks(msg.workflow_id)
+                       if t.run_id == msg.run_id and t.activity_id == str(msg.activity_id)
+                       and t.attempt < msg.attempt] if msg.attempt > 1 else []
             self.task_id = self.store.put_task(new_task(msg, msg.run_id, queue, priority, partition_key))
         except StoreError as exc:
             # Retryable: the run's retry policy decides, as for any failed attempt.
@@ -64,6 +69,8 @@ class RemoteAttemptActor(Actor):
             self.send(self.myAddress, ActorExitRequest())
             return
         self.watcher.watch(self.task_id, self.myAddress, msg.activity_id, msg.attempt)
+        if earlier:
+            self.watcher.sweep(earlier)
 
     def _stop(self, msg) -> None:
         if self.task_id is not None and not self.over:

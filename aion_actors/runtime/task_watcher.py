@@ -55,6 +55,13 @@ class TaskWatcher:
                 self._thread.start()
         self._woken.set()
 
+    def sweep(self, task_ids: list[int]) -> None:
+        """Tasks of attempts nobody follows any more (put before this owner took over): delete them once over."""
+        with self._lock:
+            for task_id in task_ids:
+                self._watched.setdefault(task_id, _Watched(None, 0, 0, abandoned=True))
+        self._woken.set()
+
     def abandon(self, task_id: int) -> None:
         """Its attempt was told to stop: relay nothing more, delete it once it is over."""
         with self._lock:

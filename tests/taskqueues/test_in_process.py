@@ -8,8 +8,9 @@ import time
 import pytest
 
 import aion_actors as aion
-from aion_actors import activity, workflow
 from tests.waiting import wait_for
+from aion_actors import activity, workflow
+
 
 RAN_ON: list[str] = []
 FLAKY: dict[str, int] = {}
@@ -171,3 +172,26 @@ def test_a_partitioned_limit_applies_per_partition_key(url):
 
     pairs = [(x, y) for i, x in enumerate(SPANS) for y in SPANS[i + 1:] if overlap(x, y)]
     assert pairs and all(x[0] != y[0] for x, y in pairs)  # tenants ran side by side; one tenant, one at a time
+
+
+@workflow.defn
+async def restarted() -> str:
+    return await workflow.execute_activity(quiet, 1.0, task_queue="gpu")
+
+
+def test_tasks_left_by_an_owner_that_stopped_are_deleted_by_the_next_one(url):
+    from stores.url import open_store
+
+    store = open_store(url)
+    try:
+        with aion.Engine(url, owns_shards=False, activities=[quiet], task_queues=["gpu"]):
+            with aion.Engine(url, workflows=[restarted]) as first:
+                handle = first.start(restarted, id="restarted")
+                wait_for(lambda: any(q.claimed for q in store.queue_stats()), "the worker to claim attempt 1")
+            with aion.Engine(url, workflows=[restarted]) as second:
+                assert second.get_handle("restarted").result(30) == "quiet"
+                # Attempt 1 (cancelled when its owner stopped) and attempt 2 (consumed) are both gone.
+                wait_for(lambda: store.read_tasks(range(1, 100)) == [], "every task of the run to be deleted",
+                         detail=lambda: store.read_tasks(range(1, 100)))
+    finally:
+        store.close()
