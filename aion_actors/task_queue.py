@@ -48,8 +48,10 @@ class TaskQueue:
     Attributes:
         name: the queue's name, as activities give it in `task_queue=`.
         concurrency: at most this many of its attempts run at once across the whole
-            cluster (written to the store when the engine starts: the latest engine's
-            definition wins).
+            cluster. The cluster-wide limits (`concurrency`, `rate_limit`, `rate_period`,
+            `partitioned`) are written to the store when the engine opens, if any is given
+            (the latest engine's definition wins); a queue given without any keeps the
+            limits stored for it.
         worker_concurrency: at most this many run at once on this engine
             (default 8).
         rate_limit: at most this many attempts start per `rate_period` seconds across

@@ -1,7 +1,7 @@
 """An engine's task worker: claims attempts from the queues it serves, runs them, reports back.
 
-One thread per engine given `task_queues`. It claims up to its free slots
-(the sum of its queues' `worker_concurrency`), runs each attempt through an
+One thread per engine given `task_queues`. It claims up to each queue's free
+slots (its `worker_concurrency` minus its attempts running here), runs each attempt through an
 `ActivityRunner` of its own (the machinery local attempts use: thread pool,
 asyncio loop, process pool per `@activity.defn(executor=...)`, the same
 `activity.info()`), renews its claims about every lease/3 and whenever an
@@ -51,7 +51,6 @@ class TaskWorker:
         self._store = store
         self._worker = worker
         self._queues = queues
-        self._names = [q.name for q in queues]
         self._slots = sum(q.slots for q in queues)
         self._lease = lease
         self._poll = poll
@@ -116,12 +115,18 @@ class TaskWorker:
                     item = None
 
     def _claim(self) -> int:
-        tasks = self._store.claim_tasks(self._worker, self._names, self._slots - len(self._claims), self._lease)
-        for task in tasks:
-            attempt = run_attempt(task)
-            self._claims[task.id] = _Claim(task, attempt_key(attempt))
-            self._runner.submit(task.id, attempt)
-        return len(tasks)
+        """Claim per queue, up to its own free slots: one queue never takes another's share."""
+        claimed = 0
+        for q in self._queues:
+            free = q.slots - sum(1 for c in self._claims.values() if c.task.queue == q.name)
+            if free <= 0:
+                continue
+            for task in self._store.claim_tasks(self._worker, [q.name], free, self._lease):
+                attempt = run_attempt(task)
+                self._claims[task.id] = _Claim(task, attempt_key(attempt))
+                self._runner.submit(task.id, attempt)
+                claimed += 1
+        return claimed
 
     def _renew(self) -> None:
         live = {i: c for i, c in self._claims.items() if not c.lost}

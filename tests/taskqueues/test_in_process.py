@@ -195,3 +195,26 @@ def test_tasks_left_by_an_owner_that_stopped_are_deleted_by_the_next_one(url):
                          detail=lambda: store.read_tasks(range(1, 100)))
     finally:
         store.close()
+
+
+@activity.defn(task_queue="gpu")
+def span(i: int) -> int:
+    started = time.monotonic()
+    time.sleep(0.1)
+    SPANS.append(("gpu", started, time.monotonic()))
+    return i
+
+
+@workflow.defn
+async def spans(n: int) -> list:
+    return await workflow.all([workflow.execute_activity(span, i) for i in range(n)])
+
+
+def test_worker_concurrency_holds_per_queue_on_an_engine_serving_several(url):
+    SPANS.clear()
+    queues = [aion.TaskQueue("gpu", worker_concurrency=1), aion.TaskQueue("other", worker_concurrency=8)]
+    with aion.Engine(url, workflows=[spans]) as owner, \
+            aion.Engine(url, owns_shards=False, activities=[span], task_queues=queues):
+        assert owner.start(spans, 4).result(30) == [0, 1, 2, 3]
+    assert len(SPANS) == 4
+    assert not any(x[1] < y[2] and y[1] < x[2] for i, x in enumerate(SPANS) for y in SPANS[i + 1:])
