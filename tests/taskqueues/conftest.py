@@ -19,6 +19,7 @@ APP = str(Path(__file__).with_name("app.py"))
 REPO = str(Path(__file__).resolve().parents[2])
 WORKFLOWS = [app.one, app.retried, app.resumable, app.fan_out, app.late, app.cancellable, app.bounded,
              app.prioritized]
+ACTIVITIES = [app.render, app.fails_twice, app.progress, app.job, app.slow_first, app.until_cancelled]
 
 
 class Workers:
@@ -84,8 +85,9 @@ def workers(store_url, tmp_path):
 
 @pytest.fixture
 def owner(store_url, workers):
-    """The engine that owns the workflows; it serves no task queue, so it runs no gpu attempt."""
-    with aion.Engine(store_url, workflows=WORKFLOWS) as engine:
+    """The engine that owns the workflows. It knows the activities too, but serves no task queue:
+    it must never run a gpu attempt (it would log them with its own pid)."""
+    with aion.Engine(store_url, workflows=WORKFLOWS, activities=ACTIVITIES) as engine:
         yield engine
 
 

@@ -33,9 +33,10 @@ def test_an_attempt_on_a_queue_nobody_serves_waits_until_a_worker_serves_it(owne
     with pytest.raises(TimeoutError):
         handle.result(1.0)  # the owner does not run it, and nothing fails meanwhile
     assert handle.describe().status == aion.WorkflowStatus.RUNNING
-    assert workers.lines() == []
-    workers.start("w1")
+    assert workers.lines() == []  # not even the owner, which knows `render`, ran it
+    worker = workers.start("w1")
     assert handle.result(30) == "rendered later"
+    assert [x["pid"] for x in workers.lines("render")] == [worker.pid]
 
 
 def test_heartbeat_details_survive_a_worker_killed_mid_attempt(owner, workers):
