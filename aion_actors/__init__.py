@@ -16,12 +16,13 @@ from .events import HistoryEvent
 from .retry import RetryPolicy
 from .seam import Residency
 from .status import WorkflowStatus
+from .task_queue import TaskQueue
 
 __all__ = [
     "ActivityCancelled", "ActivityError", "AionError", "ApplicationError", "CancelledError", "Engine", "Failure",
     "HistoryEvent", "InvalidArgument", "NoWorkerAnswered", "NonDeterminismError", "NotRunning", "PayloadError",
     "PendingActivity", "QueryFailed", "QueryTimeout", "Residency", "RetryPolicy", "SequenceConflict", "StoreError",
-    "UnknownQuery", "UnknownWorkflowType", "WorkflowAlreadyExists", "WorkflowCancelled", "WorkflowDescription",
+    "TaskQueue", "UnknownQuery", "UnknownWorkflowType", "WorkflowAlreadyExists", "WorkflowCancelled", "WorkflowDescription",
     "WorkflowFailed", "WorkflowHandle", "WorkflowNotFound", "WorkflowStatus", "WorkflowSummary", "WorkflowTimedOut",
     "activity", "workflow",
 ]

@@ -125,7 +125,8 @@ async def run_cancellable(ctx: ActivityContext, coro: Any) -> Any:
 current: contextvars.ContextVar[ActivityContext | None] = contextvars.ContextVar("aion_activity", default=None)
 
 
-def defn(fn: Callable[..., Any] | None = None, *, name: str | None = None, executor: str = "thread"):
+def defn(fn: Callable[..., Any] | None = None, *, name: str | None = None, executor: str = "thread",
+         task_queue: str | None = None):
     """Declare a function (sync or async) as an activity, named `name` or its function name.
 
     `executor="process"` runs a sync, module-level activity in a pool of worker
@@ -134,8 +135,13 @@ def defn(fn: Callable[..., Any] | None = None, *, name: str | None = None, execu
     On the "local" runtime every attempt has its own process anyway. In
     either case an attempt that ignores cancellation is killed after the
     engine's `activity_cancel_grace`.
+
+    `task_queue="gpu"` runs its attempts on whichever engine serves that queue
+    (`Engine(task_queues=["gpu"])`, `aion worker --task-queue gpu`), not in the
+    process that owns the workflow; `workflow.execute_activity(task_queue=...)`
+    overrides it per call. Raises `InvalidArgument` for a bad queue name.
     """
-    return decorator(define_activity, fn, name, executor=executor)
+    return decorator(define_activity, fn, name, executor=executor, task_queue=task_queue)
 
 
 def _context() -> ActivityContext:

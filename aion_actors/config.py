@@ -15,6 +15,7 @@ from typing import Any
 from stores.inbox import RequestInbox
 
 from .errors import InvalidArgument
+from .task_queue import task_queues
 
 RUNTIMES = ("inprocess", "local")
 DURABILITIES = ("process", "fsync")
@@ -46,6 +47,8 @@ class EngineConfig:
     capabilities: tuple[str, ...] = ()
     cluster_address: str | None = None  # host:port for wake-ups; None: $AION_CLUSTER_ADDRESS, else loopback
     owns_shards: bool = True            # False: a client of the cluster; runs nothing, routes every call
+    task_queues: Any = ()               # the task queues this engine serves: names or `TaskQueue`s
+    task_lease: float = 10.0            # seconds a worker's claim on a task lasts unless renewed
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -98,6 +101,10 @@ class EngineConfig:
         if not self.owns_shards and (self.runtime != "inprocess" or self.serve_requests):
             raise InvalidArgument("an engine with owns_shards=False runs no workflow and serves no request: "
                                   "leave runtime and serve_requests at their defaults")
+        if not _is_seconds(self.task_lease) or self.task_lease <= 0:
+            raise InvalidArgument(f"task_lease must be a positive number of seconds (a worker renews its claims "
+                                  f"about every third of it), got {self.task_lease!r}")
+        object.__setattr__(self, "task_queues", task_queues(self.task_queues))
         object.__setattr__(self, "capabilities", capabilities)
         object.__setattr__(self, "lease_ttl", float(self.lease_ttl))
         object.__setattr__(self, "max_resident", max_resident)

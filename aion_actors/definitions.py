@@ -32,6 +32,7 @@ class ActivityDefinition:
     fn: Callable[..., Any]
     is_async: bool
     executor: str = "thread"  # in process: "thread" pool, or "process" pool for CPU-bound code
+    task_queue: str | None = None  # None: runs in the owner's process; else a task on that queue
 
 
 def _check_name(name: object, what: str) -> str:
@@ -57,7 +58,12 @@ def define_workflow(fn: Callable[..., Any], name: str | None = None) -> Callable
     return fn
 
 
-def define_activity(fn: Callable[..., Any], name: str | None = None, executor: str = "thread") -> Callable[..., Any]:
+def define_activity(fn: Callable[..., Any], name: str | None = None, executor: str = "thread",
+                    task_queue: str | None = None) -> Callable[..., Any]:
+    from .task_queue import check_queue_name
+
+    if task_queue is not None:
+        check_queue_name(task_queue)
     if not callable(fn) or inspect.isclass(fn):
         raise InvalidArgument(f"@activity.defn needs a function, got {fn!r}")
     if executor not in EXECUTORS:
@@ -67,7 +73,7 @@ def define_activity(fn: Callable[..., Any], name: str | None = None, executor: s
         raise InvalidArgument(f"activity {fn.__qualname__!r} cannot use executor='process': it must be a plain "
                               f"module-level function (worker processes import it by name)")
     setattr(fn, _ACTIVITY_ATTR, ActivityDefinition(_check_name(name or fn.__name__, "activity"), fn, is_async,
-                                                   executor))
+                                                   executor, task_queue))
     return fn
 
 

@@ -80,6 +80,15 @@ class Engine:
             shard and runs no workflow; every call goes to the node that owns the workflow.
             For processes that start and follow workflows (a web app, a script), not run them.
             Its `workflows` may be empty: a workflow named by a string is checked by its owner.
+            With `task_queues` it is a worker-only process: it runs the attempts of those queues.
+        task_queues: the task queues this engine serves (names, or `aion_actors.TaskQueue` with
+            limits): it claims their attempts from the store and runs them with its
+            `activities`, whichever node owns their workflows. A queue's cluster-wide limits
+            (`concurrency`, `rate_limit`) are written to the store when the engine opens. Without
+            it the engine runs only the attempts of activities on no task queue (its own runs').
+        task_lease: seconds a claim on a task lasts without renewal (default 10; renewed about
+            every third of it). A worker killed mid-attempt loses it after this long, and the
+            attempt is retried per its `RetryPolicy`.
 
     Raises:
         InvalidArgument: a setting out of range, or settings that do not go together (say,
@@ -92,13 +101,14 @@ class Engine:
                  activity_cancel_grace: float = 5.0, time_skipping: bool = False,
                  serve_requests: bool | None = None, node_id: str | None = None, lease_ttl: float = 10.0,
                  capabilities: Sequence[str] = (), cluster_address: str | None = None,
-                 owns_shards: bool = True) -> None:
+                 owns_shards: bool = True, task_queues: Sequence[Any] = (), task_lease: float = 10.0) -> None:
         self._config = EngineConfig(store=store, runtime=runtime, durability=durability,
                                     activity_workers=activity_workers, idle_timeout=idle_timeout,
                                     max_resident=max_resident, activity_cancel_grace=activity_cancel_grace,
                                     time_skipping=time_skipping, serve_requests=serve_requests, node_id=node_id,
                                     lease_ttl=lease_ttl, capabilities=capabilities,
-                                    cluster_address=cluster_address, owns_shards=owns_shards)
+                                    cluster_address=cluster_address, owns_shards=owns_shards,
+                                    task_queues=task_queues, task_lease=task_lease)
         self._registry = Registry(list(workflows), list(activities))
         self._clock = clock_for(time_skipping)
         self._runtime: Runtime | None = None

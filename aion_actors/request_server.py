@@ -117,6 +117,7 @@ class RequestServer:
         runtime = engine._require_open()
         self.name = runtime.node_id  # its claims lapse when this node is found dead
         self._waker = runtime.waker
+        self._woken = runtime.woken  # a poke may be a task queue worker's: its outcome is in the store
         self._saturated = False  # every request thread was busy at the last look
         self._poll = poll_interval
         self._threads = threads
@@ -162,7 +163,8 @@ class RequestServer:
             if self._waker is None:
                 self._stopping.wait(self._poll)
             else:
-                self._waker.wait(self._poll)  # a request's writer pokes it: no poll interval to wait out
+                if self._waker.wait(self._poll):  # a request's writer pokes it: no poll interval to wait out
+                    self._woken()
 
     def _perform(self, request: Request) -> None:
         try:

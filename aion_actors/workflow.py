@@ -28,6 +28,7 @@ from .errors import AionError, CancelledError, InvalidArgument
 from .ids import check_workflow_id
 from .instance import ContinueAsNewRequest, WorkflowInfo, WorkflowInstance
 from .retry import RetryPolicy
+from .task_queue import check_partition_key, check_priority, check_queue_name
 
 __all__ = [
     "defn", "execute_activity", "sleep", "receive", "set_query_handler", "all", "race", "start_child",
@@ -55,7 +56,8 @@ def _instance() -> WorkflowInstance:
 def execute_activity(activity: Callable[..., Any] | str, *args: Any, retry: RetryPolicy | None = None,
                      start_to_close_timeout: float | None = None,
                      schedule_to_close_timeout: float | None = None,
-                     heartbeat_timeout: float | None = None) -> Awaitable[Any]:
+                     heartbeat_timeout: float | None = None, task_queue: str | None = None,
+                     priority: int = 0, partition_key: str | None = None) -> Awaitable[Any]:
     """Run an activity and return an awaitable of its result.
 
     Records `ActivityScheduled` (with the encoded arguments and options) as
@@ -78,6 +80,13 @@ def execute_activity(activity: Callable[..., Any] | str, *args: Any, retry: Retr
         heartbeat_timeout: seconds an attempt may go without `activity.heartbeat()`
             before it fails as retryable with an "ActivityTimeout" (heartbeat at
             least every half of it; the throttle is sized so that is enough).
+        task_queue: run each attempt on an engine serving this queue instead of
+            here (overrides `@activity.defn(task_queue=...)`); recorded with the
+            options, so replay and failover put retries on the same queue. An
+            attempt waits, without error, until an engine serves the queue.
+        priority: on a task queue, higher is claimed first (then older).
+        partition_key: on a task queue, the partition whose limits apply (a
+            customer, a tenant) when the queue is `partitioned`.
 
     `schedule_to_close_timeout` (like a retry's backoff) is a durable engine
     timer in the history: it survives crashes, restarts and passivation.
@@ -93,9 +102,13 @@ def execute_activity(activity: Callable[..., Any] | str, *args: Any, retry: Retr
     """
     inst = _instance()
     if isinstance(activity, str):
-        name = activity
+        # By name: the queue it was declared with, if this engine has it (a worker-only activity may
+        # not be registered with its workflow's owner: then give task_queue= in the call).
+        definition = inst.registry.activity(activity) if inst.registry else None
+        name, declared_queue = activity, definition.task_queue if definition else None
     else:
-        name = activity_definition(activity).name
+        definition = activity_definition(activity)
+        name, declared_queue = definition.name, definition.task_queue
     for label, value in (("start_to_close_timeout", start_to_close_timeout),
                          ("schedule_to_close_timeout", schedule_to_close_timeout),
                          ("heartbeat_timeout", heartbeat_timeout)):
@@ -108,6 +121,14 @@ def execute_activity(activity: Callable[..., Any] | str, *args: Any, retry: Retr
                "start_to_close_timeout": start_to_close_timeout,
                "schedule_to_close_timeout": schedule_to_close_timeout,
                "heartbeat_timeout": heartbeat_timeout}
+    queue = task_queue if task_queue is not None else declared_queue
+    if queue is not None:
+        options["task_queue"] = check_queue_name(queue)
+        options["priority"] = check_priority(priority)
+        options["partition_key"] = check_partition_key(partition_key)
+    elif priority != 0 or partition_key is not None:
+        raise InvalidArgument(f"priority and partition_key apply to an activity on a task queue; give "
+                              f"task_queue=... (or declare it with @activity.defn(task_queue=...)) for {name!r}")
     return inst.schedule_activity(name, converter.encode_value(list(args)), options)
 
 

@@ -41,7 +41,7 @@ def test_the_public_names_are_exactly_these():
         "ActivityCancelled", "ActivityError", "AionError", "ApplicationError", "CancelledError", "Engine", "Failure",
         "HistoryEvent", "InvalidArgument", "NoWorkerAnswered", "NonDeterminismError", "NotRunning", "PayloadError",
         "PendingActivity", "QueryFailed", "QueryTimeout", "Residency", "RetryPolicy", "SequenceConflict",
-        "StoreError", "UnknownQuery", "UnknownWorkflowType", "WorkflowAlreadyExists", "WorkflowCancelled",
+        "StoreError", "TaskQueue", "UnknownQuery", "UnknownWorkflowType", "WorkflowAlreadyExists", "WorkflowCancelled",
         "WorkflowDescription", "WorkflowFailed", "WorkflowHandle", "WorkflowNotFound", "WorkflowStatus",
         "WorkflowSummary", "WorkflowTimedOut", "activity", "workflow"])
     assert sorted(aion_actors.testing.__all__) == ["WorkflowEnvironment", "replay"]

@@ -13,6 +13,7 @@ import click
 
 from .. import events as ev
 from ..engine import Engine
+from ..task_queue import TaskQueue
 from ..errors import InvalidArgument
 from ..ids import check_workflow_id
 from . import render
@@ -99,8 +100,28 @@ def _run(engine: Engine, definition: Any, name: str, value: Any, workflow_id: st
 @click.option("--lease-ttl", type=click.FloatRange(min=1.0), metavar="SECONDS",
               help="How long this node's shards stay its own without a heartbeat (default 10); a shorter "
                    "one fails over faster and writes more heartbeats.")
+@click.option("--task-queue", "task_queues", metavar="NAME", multiple=True,
+              help="Also run the activity attempts of this task queue (repeat for several), whichever node "
+                   "owns their workflows.")
+@click.option("--no-shards", is_flag=True,
+              help="A worker-only process: run task queue attempts, own no workflow (needs --task-queue).")
+@click.option("--worker-concurrency", type=click.IntRange(min=1), metavar="N",
+              help="At most N attempts of each --task-queue at once in this process (default 8).")
+@click.option("--concurrency", type=click.IntRange(min=1), metavar="N",
+              help="At most N attempts of each --task-queue at once across the whole cluster (kept in the store).")
+@click.option("--rate-limit", type=click.IntRange(min=1), metavar="N",
+              help="At most N attempts of each --task-queue start per --rate-period across the cluster.")
+@click.option("--rate-period", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              metavar="SECONDS", help="The --rate-limit window.")
+@click.option("--partitioned", is_flag=True,
+              help="--concurrency and --rate-limit apply to each partition_key of the queue on its own.")
+@click.option("--task-lease", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="How long a claim on an attempt lasts unrenewed (default 10): a killed worker's attempts "
+                   "are retried elsewhere after this long.")
 def worker(store: str, as_json: bool, sources: tuple[str, ...], node_id: str | None,
-           lease_ttl: float | None) -> None:
+           lease_ttl: float | None, task_queues: tuple[str, ...], no_shards: bool, worker_concurrency: int | None,
+           concurrency: int | None, rate_limit: int | None, rate_period: float, partitioned: bool,
+           task_lease: float | None) -> None:
     """Serve the workflows of files or modules until Ctrl-C or SIGTERM.
 
     It resumes the runs it finds running, fires their timers, and answers
@@ -113,28 +134,44 @@ def worker(store: str, as_json: bool, sources: tuple[str, ...], node_id: str | N
     Example:
       aion worker examples/02_signals_and_queries.py --store sqlite:///aion.db
       aion worker app.py --node-id node-1 --lease-ttl 5
+      aion worker app.py --task-queue gpu --no-shards --worker-concurrency 2
     """
     app = load(list(sources))
-    if not app.workflows:
-        raise InvalidArgument(f"{', '.join(sources)} defines no workflow (decorate one with @workflow.defn)")
-    cluster = {}  # only what was given: the Engine's own defaults apply otherwise
+    if no_shards and not task_queues:
+        raise InvalidArgument("--no-shards makes a worker-only process: give the queues it serves with "
+                              "--task-queue NAME")
+    if not app.workflows and not no_shards:
+        raise InvalidArgument(f"{', '.join(sources)} defines no workflow (decorate one with @workflow.defn); "
+                              f"to only run task queue attempts, pass --no-shards --task-queue NAME")
+    cluster: dict[str, Any] = {}  # only what was given: the Engine's own defaults apply otherwise
+    if task_queues:
+        cluster["task_queues"] = [TaskQueue(name, concurrency=concurrency, worker_concurrency=worker_concurrency,
+                                            rate_limit=rate_limit, rate_period=rate_period, partitioned=partitioned)
+                                  for name in dict.fromkeys(task_queues)]
+    if task_lease is not None:
+        cluster["task_lease"] = task_lease
+    if no_shards:
+        cluster["owns_shards"] = False
     if node_id is not None:
         cluster["node_id"] = node_id
     if lease_ttl is not None:
         cluster["lease_ttl"] = lease_ttl
-    engine = Engine(store, workflows=app.workflows, activities=app.activities, serve_requests=True, **cluster)
+    engine = Engine(store, workflows=app.workflows, activities=app.activities,
+                    serve_requests=None if no_shards else True, **cluster)
     with stop_on_signals():
-        _serve(engine, app, store, as_json)
+        _serve(engine, app, store, as_json, task_queues)
 
 
-def _serve(engine: Engine, app: Any, store: str, as_json: bool) -> None:
+def _serve(engine: Engine, app: Any, store: str, as_json: bool, task_queues: tuple[str, ...] = ()) -> None:
     try:
         engine.open()
+        workflows = app.workflow_names() if engine._config.owns_shards else []
         if as_json:
-            click.echo(dumps({"serving": app.workflow_names(), "activities": app.activity_names(),
-                                     "store": store, "resumed": engine.resumed}))
+            click.echo(dumps({"serving": workflows, "activities": app.activity_names(),
+                              "task_queues": list(task_queues), "store": store, "resumed": engine.resumed}))
         else:
-            click.echo(f"aion worker: serving {', '.join(app.workflow_names())} "
+            queues = f"; task queues: {', '.join(task_queues)}" if task_queues else ""
+            click.echo(f"aion worker: serving {', '.join(workflows) or 'no workflow'}{queues} "
                        f"(activities: {', '.join(app.activity_names()) or 'none'}) on {store}; "
                        f"resumed {engine.resumed} running; Ctrl-C to stop")
         while True:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from stores.leases import LeaseRow, ShardLeases
+from stores.tasks import TaskQueues
 
 from . import liveness
 from .ownership import Ownership
@@ -180,6 +181,8 @@ class Membership:
                 self.leases.release(lease.shard, node_id, lease.token)
             held = []
         self.hooks.release_claims(node_id)
+        if isinstance(self.leases, TaskQueues):
+            self.leases.release_tasks(node_id)  # the attempts it ran as a worker: their owners retry them now
         if not any(lease.live for lease in held):
             self.leases.forget_node(node_id)
             log.info("node %s is dead; its shards are free", node_id)

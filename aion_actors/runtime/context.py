@@ -108,6 +108,7 @@ class RuntimeContext:
     writer: Any = None
     resident_runs: int = 0  # as the engine actor last counted them (for the node's heartbeat)
     router: Any = None  # a `routing.Router` when other nodes may own workflows; only in the engine's process
+    task_watcher: Any = None  # a `task_watcher.TaskWatcher` when the store has task queues (in process)
 
     @property
     def driver_flushes(self) -> bool:

@@ -199,11 +199,14 @@ class Driver:
         """Jump the skipping clock to the next timer (or `advance_engine` target) if the engine is quiescent.
 
         Quiescent: no request waiting in the inbox, no activity attempt running
-        (its outcome could start or cancel timers, so jumping past a timeout
+        (here or on a task queue's worker: its outcome could start or cancel timers, so jumping past a timeout
         while it runs would fire the timeout early), nothing left to commit.
         Returns True when the clock moved, so the loop goes round without waiting.
         """
         if not self.inbox.empty() or self.context.activities.busy() or self._backlog.pending:
+            return False
+        watcher = self.context.task_watcher
+        if watcher is not None and watcher.outstanding():  # an attempt running on another engine counts too
             return False
         clock = self.context.clock
         now = clock.time()

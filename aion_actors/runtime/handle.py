@@ -16,6 +16,7 @@ from typing import Any
 from stores.base import EventStore
 from stores.inbox import RequestInbox
 from stores.leases import ShardLeases
+from stores.tasks import TaskQueues
 from stores.url import open_store
 
 from .. import events as ev
@@ -38,6 +39,8 @@ from .facade import ActorEngineHandle
 from .messages import (DeliverToWorkflow, Drain, Recover, ShardsGained, ShardsLost, SpawnChild, StartWorkflow,
                        WaitResult)
 from .routing import Router
+from .task_watcher import TaskWatcher
+from .task_worker import TaskWorker
 
 log = logging.getLogger("aion_actors.cluster")
 
@@ -84,6 +87,15 @@ class Runtime:
         else:  # a store of the user's own without leases: this engine is its only node
             ownership = Ownership(1, everything=True)
         self.context = RuntimeContext(self.store, registry, runner, config, ownership, clock=clock)
+        self.task_worker: TaskWorker | None = None
+        self._poker: Waker | None = None
+        if isinstance(self.store, TaskQueues):
+            self.context.task_watcher = TaskWatcher(self.store, lambda address, msg: self._driver.tell(address, msg))
+        elif config.task_queues:
+            if config.store_owned:
+                self.store.close()
+            raise AionError(f"task_queues needs a store with task queues (every bundled store has them); "
+                            f"{type(self.store).__name__} does not implement stores.TaskQueues")
         self._registry = registry
         self._engine_id = new_run_id()
         self._driver = Driver(self.context, self._engine_id)
@@ -129,6 +141,13 @@ class Runtime:
                     notices = self.store.request_notices()
                 if notices is not None:
                     self._relay = NoticeRelay(notices, self.ownership, self.waker).start()
+            if self.config.task_queues:
+                if self.waker is None:  # a worker-only node: a socket of its own to poke owners from
+                    self._poker = Waker(self.config.cluster_address)
+                with store_errors():
+                    self.task_worker = TaskWorker(self.store, self._registry, self.node_id, self.config.task_queues,
+                                                  self.config.task_lease, self.config.activity_cancel_grace,
+                                                  on_finished=self._task_finished).start()
             if self.membership is not None:
                 self.membership.start(NodeHooks(gained=self._gained, lost=self._lost, drain=self._drain,
                                                 release_claims=self._release_claims, load=self._load))
@@ -157,9 +176,29 @@ class Runtime:
         if isinstance(self.store, RequestInbox):
             self.store.release_claims(node_id)
 
+    def woken(self) -> None:
+        """This node's Waker was poked: a worker may have finished one of our tasks."""
+        if self.context.task_watcher is not None and self.context.task_watcher.outstanding():
+            self.context.task_watcher.wake()
+
+    def _task_finished(self, task) -> None:
+        """Poke the owner of the finished task's workflow, so its watcher reads the outcome now.
+
+        Never raises (a missed poke costs the owner one poll interval)."""
+        poker = self.waker or self._poker
+        if poker is None:
+            return
+        try:
+            addresses = self.wake_addresses(task.workflow_id)
+        except Exception:  # noqa: BLE001 - the directory reads the store: the poke is only a hint
+            return
+        for address in addresses:
+            poker.poke(address)
+
     def _load(self) -> dict[str, Any]:
         # load: the activity attempts running here, the work a node does beyond recording.
-        return {"resident": self.context.resident_runs, "load": self.context.activities.running(),
+        remote = self.task_worker.running() if self.task_worker is not None else 0
+        return {"resident": self.context.resident_runs, "load": self.context.activities.running() + remote,
                 "runtime": self.config.runtime}
 
     # -- what a request server does for another node ---------------------------------
@@ -193,11 +232,17 @@ class Runtime:
                               self.node_id)
         if self._relay is not None:
             self._relay.stop()
+        if self.task_worker is not None:
+            self.task_worker.close()
         self._driver.stop()
+        if self.context.task_watcher is not None:
+            self.context.task_watcher.close()
         if self.context.router is not None:
             self.context.router.close()
         if self.waker is not None:
             self.waker.close()
+        if self._poker is not None:
+            self._poker.close()
         self.context.activities.shutdown()
         forget_blueprint(self._engine_id)
         if self.config.store_owned:

@@ -245,6 +245,8 @@ class RunAttempt:
     attempt: int
     heartbeat_details: Payload | None = None
     heartbeat_timeout: float | None = None  # so the attempt's heartbeat throttle fits inside it
+    run_id: str = ""                        # on a task queue: the run that put the task
+    placement: tuple | None = None          # on a task queue: (queue, priority, partition_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from ..retry import RetryPolicy, next_retry_delay
 from ..errors import Failure
 from . import deadlines as dl
 from .activity_actor import ActivityActor
+from .remote_attempt import RemoteAttemptActor
 from .messages import AttemptDone, CancelAttempt, DeadlinePassed, Heartbeat, RunAttempt, TerminateActivity
 
 
@@ -159,10 +160,19 @@ class SupervisedActivities:
         for timer_id, fire_at in dl.attempt_deadlines(activity_id, attempt, activity.options, self._now()):
             activity.deadlines.add(timer_id)
             self.seam.arm_timer(self.workflow_id, timer_id, fire_at)
-        activity.actor = self.createActor(ActivityActor)
-        self.send(activity.actor, RunAttempt(self.ref, self.workflow_id, activity_id, activity.activity_type,
-                                             activity.input, attempt, activity.heartbeat,
-                                             activity.options.get("heartbeat_timeout")))
+        queue = activity.options.get("task_queue")
+        if queue is None:
+            activity.actor = self.createActor(ActivityActor)
+            self.send(activity.actor, RunAttempt(self.ref, self.workflow_id, activity_id, activity.activity_type,
+                                                 activity.input, attempt, activity.heartbeat,
+                                                 activity.options.get("heartbeat_timeout")))
+            return
+        # Another engine serving the queue runs it; its actor here follows the task in the store.
+        activity.actor = self.createActor(RemoteAttemptActor)
+        self.send(activity.actor, RunAttempt(
+            self.ref, self.workflow_id, activity_id, activity.activity_type, activity.input, attempt,
+            activity.heartbeat, activity.options.get("heartbeat_timeout"), run_id=self.instance.info.run_id,
+            placement=(queue, activity.options.get("priority", 0), activity.options.get("partition_key"))))
 
     def _stop_stopped(self, event: ev.HistoryEvent) -> None:
         """An outcome that ends a running attempt is committed: tell the attempt to stop.
