@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from aion_actors import events as ev
-from aion_actors.cluster.liveness import sqlite_write_lockers
 from stores.url import open_store
+from tests.freezing import freeze
 
 STEPS = str(Path(__file__).with_name("steps.py"))
 REPO = str(Path(__file__).resolve().parents[2])
@@ -60,24 +60,8 @@ class Cluster:
         child.wait(timeout=60)
 
     def freeze(self, node_id: str) -> subprocess.Popen:
-        """SIGSTOP a node, at a moment it holds no SQLite write lock.
-
-        A node frozen inside a SQLite write transaction keeps the file's lock (the
-        operating system's) and stalls every writer until it resumes: no lease can take
-        it (README, "Clusters"). What these tests freeze is a node that is fenced out,
-        so they freeze it between transactions. PostgreSQL needs no care: the server
-        ends a session idle in its transaction past a few seconds.
-        """
-        child = self.nodes[node_id]
-        database = self.store_url.removeprefix("sqlite:///") if self.store_url.startswith("sqlite:///") else None
-        while True:
-            child.send_signal(signal.SIGSTOP)
-            while not _stopped(child.pid):
-                time.sleep(0.001)
-            if database is None or child.pid not in sqlite_write_lockers(database):
-                return child
-            child.send_signal(signal.SIGCONT)
-            time.sleep(0.01)
+        """SIGSTOP a node between two of its SQLite writes (`tests.freezing`)."""
+        return freeze(self.nodes[node_id], self.store_url)
 
     def stop_all(self) -> None:
         for child in self.nodes.values():
@@ -148,11 +132,6 @@ class Cluster:
     def close(self) -> None:
         self.stop_all()
         self.store.close()
-
-
-def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] in "Tt"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -13,6 +13,7 @@ import pytest
 
 import aion_actors as aion
 from aion_actors import events as ev
+from tests.freezing import freeze
 from tests.taskqueues import app
 
 APP = str(Path(__file__).with_name("app.py"))
@@ -45,6 +46,10 @@ class Workers:
         assert line.startswith("aion worker: serving"), (line, (self.cwd / f"{name}.stderr").read_text())
         self.procs[name] = child
         return child
+
+    def freeze(self, name: str) -> subprocess.Popen:
+        """SIGSTOP a worker between two of its SQLite writes (`tests.freezing`)."""
+        return freeze(self.procs[name], self.store)
 
     def signal(self, name: str, sig: int) -> None:
         self.procs[name].send_signal(sig)

@@ -54,12 +54,10 @@ def test_heartbeat_details_survive_a_worker_killed_mid_attempt(owner, workers):
 
 
 def test_a_late_result_from_a_worker_that_lost_its_claim_is_not_recorded(owner, workers):
-    # One slot, so that while it runs attempt 1 it makes no claim transaction (locking the queue)
-    # that the freeze could leave open; see the report on frozen workers mid-transaction.
     frozen = workers.start("w1", "--worker-concurrency", "1")
     handle = owner.start(app.late, 1.5, id="late")
     wait_for(lambda: workers.lines("slow_first"), "attempt 1 to start")
-    workers.signal("w1", signal.SIGSTOP)  # its claim lapses unrenewed; the owner retries elsewhere
+    workers.freeze("w1")  # its claim lapses unrenewed; the owner retries elsewhere
     workers.start("w2")
     assert handle.result(30) == "fresh"
     workers.signal("w1", signal.SIGCONT)
