@@ -165,6 +165,22 @@ def _environ(name: str, value: str):
 SCENARIOS["09_local_cluster"] = ("examples/09_local_cluster.py", _trips)
 
 
+def _gpu_batch(store: str) -> None:
+    """10's `render_batch` with its jobs on the "gpu" queue, served by a second engine of the same store:
+    which process runs a job is not in the history, only that it ran as a task."""
+    source = "examples/10_gpu_queue.py"
+    example = load(source)
+    with tempfile.TemporaryDirectory(prefix="aion-gpu-") as tmp:
+        with _environ("GPU_JOBS_LOG", str(Path(tmp) / "jobs.log")):
+            with aion.Engine(store=store, workflows=[example.render_batch]) as engine, \
+                    aion.Engine(store=store, activities=[example.render], owns_shards=False,
+                                task_queues=[aion.TaskQueue("gpu", concurrency=2)]):
+                engine.start(example.render_batch, 3, id="batch-1").result(timeout=60)
+
+
+SCENARIOS["10_gpu_queue"] = ("examples/10_gpu_queue.py", _gpu_batch)
+
+
 # -- writing the files --------------------------------------------------------------
 
 
