@@ -48,8 +48,8 @@ from _cluster_app import ACTIVITIES, WORKFLOWS, listener, looper  # noqa: E402
 from _cluster_nodes import REPO, cluster, cpu_seconds, store_url  # noqa: E402
 from _cluster_onenode import hello_rate  # noqa: E402
 from _table import print_table  # noqa: E402
-from aion_actors.cluster.liveness import sqlite_write_lockers  # noqa: E402
 from stores.leases import shard_of  # noqa: E402
+from tests.freezing import freeze  # noqa: E402  (between two SQLite writes: see its docstring)
 
 BEFORE_CLUSTER = "964b965"
 ONENODE = str(Path(__file__).with_name("_cluster_onenode.py"))
@@ -165,28 +165,6 @@ def signal_rows(args, backends) -> list:
 
 
 # -- 3. failover ----------------------------------------------------------------------------------
-
-def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] in "Tt"
-
-
-def freeze(proc, url: str) -> None:
-    """SIGSTOP a node between two of its SQLite write transactions.
-
-    Frozen inside one, it would keep the file's lock and stall every node until it
-    resumes (README, "Clusters"): that is not the failover this measures.
-    """
-    database = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
-    while True:
-        proc.send_signal(signal.SIGSTOP)
-        while not _stopped(proc.pid):
-            time.sleep(0.001)
-        if database is None or proc.pid not in sqlite_write_lockers(database):
-            return
-        proc.send_signal(signal.SIGCONT)
-        time.sleep(0.01)
-
 
 def failover(url: str, lease_ttl: float, sig: int, workflows: int) -> list[float]:
     """Seconds from `sig` to the victim node's workflows' first new event, one per victim workflow."""
