@@ -88,12 +88,16 @@ def throughput(url: str, workers: int, tasks: int, run: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--tasks", type=int, default=300)
-    parser.add_argument("--store", nargs="+", default=["sqlite"])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported (default 3)")
+    parser.add_argument("--samples", type=int, default=200, help="timed round trips per run (default 200)")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed round trips first (default 20)")
+    parser.add_argument("--tasks", type=int, default=300, help="attempts fanned out per throughput run (default 300)")
+    parser.add_argument("--store", nargs="+", default=["sqlite"],
+                        help="stores to measure: 'sqlite' (a fresh file) and/or the URL of an empty PostgreSQL database "
+                             "(default: sqlite)")
     args = parser.parse_args()
     rows = []
     for store in args.store:
